@@ -1,0 +1,45 @@
+"""Shared fixtures: the `../shared` test vectors and data, and a clean Keras state per test."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def shared_dir():
+    """`../shared` beside the checkout; skips the test when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the shared test vectors and data samples are not here")
+    return SHARED
+
+
+@pytest.fixture
+def reference(shared_dir):
+    """Loader for a reference test vector: `reference("munit_small.npz")` -> dict of arrays."""
+
+    def load(name):
+        path = shared_dir / "reference" / name
+        if not path.is_file():
+            pytest.skip(f"reference vector {path} is absent")
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+
+    return load
+
+
+@pytest.fixture(autouse=True)
+def clean_keras_state():
+    """Every test starts with float32 policy and a fresh name scope, and restores it."""
+    keras.config.set_dtype_policy("float32")
+    keras.utils.clear_session()
+    yield
+    keras.config.set_dtype_policy("float32")
