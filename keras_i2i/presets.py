@@ -1,0 +1,120 @@
+"""Preset registry and preset folders in the keras-hub layout.
+
+A preset is a named, documented set of constructor arguments for one model class, taken from
+the reference configuration of a dataset. Built-in presets carry no weights. A preset folder
+holds ``config.json`` (the serialized model), ``model.weights.h5`` (optional) and
+``metadata.json``; ``save_preset`` writes one and ``load_preset`` reads one in Keras safe mode.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+
+import keras
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+
+_REGISTRY = {}
+
+
+def register_presets(model_name, presets):
+    """Adds ``{preset_name: {"description": str, "config": dict}}`` for a model class name."""
+    for name, preset in presets.items():
+        missing = {"description", "config"} - set(preset)
+        if missing:
+            raise ValueError(f"Preset {model_name}/{name} lacks {sorted(missing)}.")
+    _REGISTRY.setdefault(model_name, {}).update(presets)
+
+
+def list_presets(model_name=None):
+    """``{model_name: {preset_name: description}}``, or one model's ``{preset_name: description}``."""
+    table = {
+        model: {name: preset["description"] for name, preset in presets.items()}
+        for model, presets in sorted(_REGISTRY.items())
+    }
+    if model_name is None:
+        return table
+    return table.get(model_name, {})
+
+
+def get_preset(model_name, name):
+    """The built-in preset ``name`` of ``model_name``; the error lists the known names."""
+    presets = _REGISTRY.get(model_name, {})
+    if name not in presets:
+        known = ", ".join(sorted(presets)) or "none"
+        raise ValueError(
+            f"Unknown preset {name!r} for {model_name}. Known presets: {known}. "
+            "A path to a preset folder (with config.json) works too."
+        )
+    return presets[name]
+
+
+def is_preset_dir(path):
+    """Whether ``path`` is a folder holding a preset's ``config.json``."""
+    return os.path.isfile(os.path.join(os.fspath(path), CONFIG_FILE))
+
+
+def save_preset(model, path, metadata=None):
+    """Writes ``model`` as a preset folder: config, weights and metadata.
+
+    Each file is written to a temporary name and then renamed, so an interrupted save never
+    leaves a half-written file behind an existing good one.
+    """
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = keras.saving.serialize_keras_object(model)
+    info = {
+        "keras_version": keras.__version__,
+        "keras_i2i_version": _package_version(),
+        "model": type(model).__name__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **(metadata or {}),
+    }
+    _write_atomic(path / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
+    _write_atomic(path / WEIGHTS_FILE, lambda tmp: model.save_weights(tmp))
+    _write_atomic(path / METADATA_FILE, lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
+    return path
+
+
+def load_preset(path, expected_class=None, load_weights=True, **overrides):
+    """Rebuilds the model a preset folder describes, in Keras safe mode.
+
+    Args:
+        path: folder with ``config.json`` (and ``model.weights.h5`` to load weights).
+        expected_class: when given, the folder must hold this class (or a subclass).
+        load_weights: load ``model.weights.h5`` when present.
+        **overrides: constructor arguments replacing those in ``config.json``.
+    """
+    path = pathlib.Path(path)
+    config_path = path / CONFIG_FILE
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{config_path}: not a readable preset config ({error}).") from error
+    if not isinstance(config, dict) or "config" not in config:
+        raise ValueError(f"{config_path}: expected a serialized Keras object with a 'config' key.")
+    config["config"].update(overrides)
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    if expected_class is not None and not isinstance(model, expected_class):
+        raise ValueError(
+            f"{config_path}: holds a {type(model).__name__}, expected {expected_class.__name__}."
+        )
+    weights_path = path / WEIGHTS_FILE
+    if load_weights and weights_path.is_file():
+        model.load_weights(weights_path)
+    return model
+
+
+def _write_atomic(target, write):
+    tmp = target.with_name("tmp-" + target.name)
+    write(tmp)
+    os.replace(tmp, target)
+
+
+def _package_version():
+    from keras_i2i import __version__
+
+    return __version__
