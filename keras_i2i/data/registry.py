@@ -1,0 +1,111 @@
+"""Reference settings per dataset name (the SPADE / pix2pixHD / MUNIT dataset options).
+
+`dataset_settings("cityscapes")` gives what the reference implementations set for that
+dataset: label count, dontcare class, instance maps and the default preprocessing. Model
+presets refer to these names; every field can be overridden per call.
+"""
+
+import dataclasses
+
+from keras_i2i.data.synthetic.scenes import NUM_CLASSES as SYNTHETIC_CLASSES
+from keras_i2i.data.transforms import Preprocess
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSettings:
+    """Label conventions and default preprocessing of one dataset.
+
+    Args:
+        label_nc: number of label ids; 0 means an RGB input image instead of a label map.
+        contain_dontcare_label: whether unlabeled pixels form one extra class `label_nc`
+            (so the one-hot label map has `label_nc + 1` channels).
+        unlabeled_id: raw id of unlabeled pixels in the files (COCO-Stuff 255, ADE20K 0),
+            mapped to `label_nc`; only allowed with `contain_dontcare_label`.
+        first_id: raw id of class 0 (ADE20K 1: SPADE subtracts 1 from every id).
+        instance: whether instance maps are loaded.
+        preprocess, load_size, crop_size, aspect_ratio: the reference `--preprocess_mode`,
+            `--load_size`, `--crop_size`, `--aspect_ratio` (see `transforms.Preprocess`).
+    """
+
+    label_nc: int
+    contain_dontcare_label: bool = False
+    unlabeled_id: int | None = None
+    first_id: int = 0
+    instance: bool = False
+    preprocess: str = "resize_and_crop"
+    load_size: int = 286
+    crop_size: int = 256
+    aspect_ratio: float = 1.0
+
+    def __post_init__(self):
+        if self.unlabeled_id is not None and not self.contain_dontcare_label:
+            raise ValueError("unlabeled_id needs contain_dontcare_label=True")
+
+    @property
+    def num_classes(self):
+        """Channels of the one-hot label map: `label_nc` plus the dontcare class if any."""
+        return self.label_nc + int(self.contain_dontcare_label)
+
+    def valid_ids(self, raw):
+        """Elementwise: is a raw id from a file declared? Works on numpy arrays and tensors."""
+        valid = (raw >= self.first_id) & (raw < self.first_id + self.label_nc)
+        if self.unlabeled_id is not None:
+            valid = valid | (raw == self.unlabeled_id)
+        return valid
+
+    def preprocessing(self, training, **overrides):
+        """The `Preprocess` of this dataset; evaluation loads at crop size, like SPADE's test options."""
+        load_size = self.load_size if training or self.preprocess != "resize_and_crop" else self.crop_size
+        options = dict(
+            mode=self.preprocess,
+            load_size=load_size,
+            crop_size=self.crop_size,
+            aspect_ratio=self.aspect_ratio,
+            flip=training,
+            random=training,
+        )
+        options.update(overrides)
+        return Preprocess(**options)
+
+
+DATASETS = {
+    # SPADE cityscapes_dataset.py: 35 ids (0..33 used), 512x256 ('fixed', aspect 2).
+    "cityscapes": DatasetSettings(
+        label_nc=35, instance=True, preprocess="fixed", load_size=512, crop_size=512, aspect_ratio=2.0
+    ),
+    # SPADE coco_dataset.py: 182 ids, 255 = unlabeled -> dontcare class 182.
+    "coco_stuff": DatasetSettings(
+        label_nc=182, contain_dontcare_label=True, unlabeled_id=255, instance=True
+    ),
+    # SPADE ade20k_dataset.py: ids 1..150 become 0..149, 0 = unlabeled -> dontcare class 150.
+    "ade20k": DatasetSettings(
+        label_nc=150, contain_dontcare_label=True, unlabeled_id=0, first_id=1
+    ),
+    # pix2pix side-by-side AB datasets (RGB input), 286 -> random 256 crop.
+    "facades": DatasetSettings(label_nc=0),
+    "edges2shoes": DatasetSettings(label_nc=0),
+    # MUNIT edges2handbags config: shorter side 256, random 256x256 crop.
+    "edges2handbags": DatasetSettings(
+        label_nc=0, preprocess="scale_shortside_and_crop", load_size=256, crop_size=256
+    ),
+    # The synthetic scenes written to disk (`synthetic.write_paired`), 64x64.
+    "synthetic": DatasetSettings(
+        label_nc=SYNTHETIC_CLASSES, instance=True, preprocess="fixed", load_size=64, crop_size=64
+    ),
+}
+
+
+def dataset_settings(name=None, **overrides):
+    """Settings of a named dataset with field overrides; `name=None` starts from no defaults.
+
+    >>> dataset_settings("cityscapes").num_classes
+    35
+    """
+    if name is None:
+        if "label_nc" not in overrides:
+            raise ValueError("without a dataset name, pass label_nc (0 for RGB input)")
+        return DatasetSettings(**overrides)
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return dataclasses.replace(DATASETS[name], **overrides)
+
