@@ -1,0 +1,36 @@
+"""Layers every keras-i2i model is written in (NHWC, PyTorch reference semantics)."""
+
+from keras_i2i.layers.blocks import ConvBlock, ResidualBlock
+from keras_i2i.layers.conv import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
+from keras_i2i.layers.instance import InstanceWiseAvgPool, instance_boundary_map
+from keras_i2i.layers.normalization import (
+    AdaptiveInstanceNorm,
+    BatchNorm,
+    InstanceNormalization,
+    LayerNorm,
+    SpatiallyAdaptiveNorm,
+    instance_normalize,
+)
+from keras_i2i.layers.pooling import AvgPool2D
+from keras_i2i.layers.resize import resize_nearest
+from keras_i2i.layers.warp import FlowWarp
+
+__all__ = [
+    "AdaptiveInstanceNorm",
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
+    "Conv2DTranspose",
+    "ConvBlock",
+    "FlowWarp",
+    "InstanceNormalization",
+    "InstanceWiseAvgPool",
+    "LayerNorm",
+    "ReflectionPadding2D",
+    "ResidualBlock",
+    "SpatiallyAdaptiveNorm",
+    "instance_boundary_map",
+    "instance_normalize",
+    "pad2d",
+    "resize_nearest",
+]

@@ -1,0 +1,265 @@
+"""Convolutions with PyTorch's padding semantics and the reference spectral normalization.
+
+TensorFlow's `"same"` padding is asymmetric for even kernels and strided convolutions, while
+PyTorch pads `padding` pixels on every side; these layers always pad explicitly and then
+convolve `"valid"`, so a port of `nn.Conv2d(..., padding=p)` gives the same output size and
+the same pixel alignment.
+"""
+
+import keras
+from keras import ops
+
+PAD_TYPES = ("zeros", "reflect", "replicate")
+
+
+def pad2d(x, padding, pad_type="zeros"):
+    """Pads the H and W axes of `x` (B, H, W, C) by `padding` pixels on each side.
+
+    `pad_type` is `"zeros"` (`nn.ZeroPad2d`), `"reflect"` (`nn.ReflectionPad2d`, edge pixel
+    not repeated) or `"replicate"` (`nn.ReplicationPad2d`, edge pixel repeated).
+    """
+    if pad_type not in PAD_TYPES:
+        raise ValueError(f"pad_type must be one of {PAD_TYPES}, got {pad_type!r}")
+    if padding == 0:
+        return x
+    if pad_type == "replicate":
+        top, bottom = ops.repeat(x[:, :1], padding, axis=1), ops.repeat(x[:, -1:], padding, axis=1)
+        x = ops.concatenate([top, x, bottom], axis=1)
+        left = ops.repeat(x[:, :, :1], padding, axis=2)
+        right = ops.repeat(x[:, :, -1:], padding, axis=2)
+        return ops.concatenate([left, x, right], axis=2)
+    pads = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    return ops.pad(x, pads, mode="constant" if pad_type == "zeros" else "reflect")
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class ReflectionPadding2D(keras.layers.Layer):
+    """`nn.ReflectionPad2d(padding)`: (B, H, W, C) -> (B, H + 2p, W + 2p, C)."""
+
+    def __init__(self, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, inputs):
+        return pad2d(inputs, self.padding, "reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        h, w = (None if n is None else n + 2 * self.padding for n in (h, w))
+        return (b, h, w, c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def _l2_normalize(x, eps=1e-12):
+    """`F.normalize(x, dim=0, eps=1e-12)`: x / max(||x||, eps)."""
+    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), eps)
+
+
+def _unit_normal(shape, dtype=None):
+    """A random unit vector, as `torch.nn.utils.spectral_norm` initializes `u` and `v`."""
+    return _l2_normalize(keras.random.normal(shape, dtype=dtype))
+
+
+class _Convolution(keras.layers.Layer):
+    """The arguments, bias and config the convolutions share."""
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides,
+        padding,
+        use_bias,
+        kernel_initializer,
+        bias_initializer,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _add_kernel_and_bias(self, kernel_shape, autocast=True):
+        self.kernel = self.add_weight(
+            name="kernel", shape=kernel_shape, initializer=self.kernel_initializer, autocast=autocast
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+
+    def _spatial_output_shape(self, input_shape, size):
+        b, h, w, _ = input_shape
+        h, w = (None if n is None else size(n) for n in (h, w))
+        return (b, h, w, self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class Conv2D(_Convolution):
+    """`nn.Conv2d` with explicit symmetric padding and optional spectral normalization.
+
+    Input (B, H, W, C_in) -> output (B, H', W', filters) with
+    `H' = floor((H + 2 * padding - dilation * (kernel_size - 1) - 1) / strides) + 1`.
+
+    Weights: `kernel` (k, k, C_in, filters) (PyTorch `weight` transposed), `bias` (filters,).
+    With `spectral_norm=True` (`torch.nn.utils.spectral_norm`, 1 power iteration) the raw
+    `kernel` (PyTorch `weight_orig`) is the trainable variable, and two non-trainable unit
+    vectors `u` (filters,) and `v` (k * k * C_in,) estimate its largest singular value. With
+    `W` the kernel reshaped to (k * k * C_in, filters), the forward pass uses the kernel
+    divided by `sigma = u . (W^T v)`; when called with `training=True` one power iteration
+    `v = normalize(W u)`, `u = normalize(W^T v)` runs first and is stored. `sigma` is
+    computed in float32 whatever the compute dtype.
+
+    Args:
+        filters: output channels.
+        kernel_size: square kernel size.
+        strides: stride.
+        padding: pixels padded on each side before the convolution.
+        pad_type: `"zeros"`, `"reflect"` or `"replicate"`.
+        dilation_rate: dilation (only with `strides=1`).
+        use_bias: whether to add a bias.
+        spectral_norm: whether to divide the kernel by its spectral norm.
+        kernel_initializer, bias_initializer: Keras initializers.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding=0,
+        pad_type="zeros",
+        dilation_rate=1,
+        use_bias=True,
+        spectral_norm=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(filters, kernel_size, strides, padding, use_bias, kernel_initializer, bias_initializer, **kwargs)
+        if pad_type not in PAD_TYPES:
+            raise ValueError(f"pad_type must be one of {PAD_TYPES}, got {pad_type!r}")
+        if strides > 1 and dilation_rate > 1:
+            raise ValueError("strides > 1 together with dilation_rate > 1 is not supported")
+        self.pad_type = pad_type
+        self.dilation_rate = dilation_rate
+        self.spectral_norm = spectral_norm
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        k = self.kernel_size
+        self._add_kernel_and_bias((k, k, in_channels, self.filters), autocast=not self.spectral_norm)
+        if self.spectral_norm:
+            sn_weight = dict(initializer=_unit_normal, trainable=False, autocast=False, aggregation="mean")
+            self.u = self.add_weight(name="u", shape=(self.filters,), **sn_weight)
+            self.v = self.add_weight(name="v", shape=(k * k * in_channels,), **sn_weight)
+
+    def normalized_kernel(self, training=False):
+        """The kernel divided by its spectral norm (float32); updates `u`, `v` when training."""
+        kernel = ops.convert_to_tensor(self.kernel)
+        w = ops.reshape(kernel, (-1, self.filters))
+        u, v = ops.convert_to_tensor(self.u), ops.convert_to_tensor(self.v)
+        if training:
+            w_const = ops.stop_gradient(w)
+            v = _l2_normalize(ops.matmul(w_const, u))
+            u = _l2_normalize(ops.matmul(ops.transpose(w_const), v))
+            self.v.assign(v)
+            self.u.assign(u)
+        sigma = ops.sum(u * ops.matmul(ops.transpose(w), v))
+        return kernel / sigma
+
+    def call(self, inputs, training=None):
+        x = pad2d(inputs, self.padding, self.pad_type)
+        if self.spectral_norm:
+            kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
+        else:
+            kernel = self.kernel
+        y = ops.conv(x, kernel, strides=self.strides, padding="valid", dilation_rate=self.dilation_rate)
+        if self.use_bias:
+            y = y + self.bias
+        return y
+
+    def compute_output_shape(self, input_shape):
+        span = self.dilation_rate * (self.kernel_size - 1) + 1
+        return self._spatial_output_shape(input_shape, lambda n: (n + 2 * self.padding - span) // self.strides + 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pad_type": self.pad_type,
+            "dilation_rate": self.dilation_rate,
+            "spectral_norm": self.spectral_norm,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class Conv2DTranspose(_Convolution):
+    """`nn.ConvTranspose2d(padding=p, output_padding=op)`.
+
+    Input (B, H, W, C_in) -> output (B, H', W', filters) with
+    `H' = (H - 1) * strides - 2 * padding + kernel_size + output_padding`, e.g. pix2pixHD's
+    kernel 3, stride 2, padding 1, output_padding 1 doubles H. The full ("valid") transposed
+    convolution is cropped to `[padding : padding + H']`; positions past its end that
+    `output_padding` adds receive only the bias, as in PyTorch.
+
+    Weights: `kernel` (k, k, filters, C_in) (PyTorch `weight` (C_in, filters, k, k)
+    transposed), `bias` (filters,).
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding=0,
+        output_padding=0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(filters, kernel_size, strides, padding, use_bias, kernel_initializer, bias_initializer, **kwargs)
+        if output_padding >= strides:
+            raise ValueError(f"output_padding ({output_padding}) must be smaller than strides ({strides})")
+        self.output_padding = output_padding
+
+    def build(self, input_shape):
+        k = self.kernel_size
+        self._add_kernel_and_bias((k, k, self.filters, input_shape[-1]))
+
+    def call(self, inputs):
+        y = ops.conv_transpose(inputs, self.kernel, strides=self.strides, padding="valid")
+        # TF's valid output is H * s + max(k - s, 0); PyTorch's uncropped one (H - 1) * s + k.
+        trailing = max(self.strides - self.kernel_size, 0) + self.padding - self.output_padding
+        if trailing < 0:
+            y = ops.pad(y, [[0, 0], [0, -trailing], [0, -trailing], [0, 0]])
+        end = -trailing if trailing > 0 else None
+        y = y[:, self.padding : end, self.padding : end]
+        if self.use_bias:
+            y = y + self.bias
+        return y
+
+    def compute_output_shape(self, input_shape):
+        def size(n):
+            return (n - 1) * self.strides - 2 * self.padding + self.kernel_size + self.output_padding
+
+        return self._spatial_output_shape(input_shape, size)
+
+    def get_config(self):
+        return {**super().get_config(), "output_padding": self.output_padding}

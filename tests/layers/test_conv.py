@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+
+from keras_i2i.convert.common import conv_kernel, conv_transpose_kernel, spectral_v
+from keras_i2i.layers import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
+from tests.layers import numpy_ops
+from tests.testing import run_layer_test
+
+rng = np.random.default_rng(0)
+
+
+def _loaded_conv(weight, bias, **kwargs):
+    layer = Conv2D(weight.shape[0], weight.shape[2], use_bias=bias is not None, **kwargs)
+    layer.build((None, None, None, weight.shape[1]))
+    layer.kernel.assign(conv_kernel(weight))
+    if bias is not None:
+        layer.bias.assign(bias)
+    return layer
+
+
+@pytest.mark.parametrize("pad_type", ["zeros", "reflect", "replicate"])
+def test_pad2d_matches_numpy(pad_type):
+    x = rng.normal(size=(2, 5, 6, 3)).astype("float32")
+    np.testing.assert_array_equal(pad2d(x, 2, pad_type), numpy_ops.pad(x, 2, pad_type))
+
+
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding, pad_type, dilation_rate, use_bias",
+    [
+        (4, 2, 2, "zeros", 1, True),  # PatchGAN: symmetric zero padding with stride 2
+        (4, 2, 1, "reflect", 1, True),  # MUNIT downsampling
+        (3, 1, 1, "replicate", 1, False),
+        (3, 1, 2, "zeros", 2, True),
+        (7, 1, 3, "reflect", 1, True),
+    ],
+)
+def test_conv2d_matches_pytorch_semantics(kernel_size, strides, padding, pad_type, dilation_rate, use_bias):
+    x = rng.normal(size=(2, 11, 10, 5)).astype("float32")
+    weight = rng.normal(size=(6, 5, kernel_size, kernel_size)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32") if use_bias else None
+    layer = _loaded_conv(weight, bias, strides=strides, padding=padding, pad_type=pad_type, dilation_rate=dilation_rate)
+    expected = numpy_ops.conv2d(x, weight, bias, strides, padding, pad_type, dilation_rate)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_spectral_norm_inference_uses_stored_vectors():
+    x = rng.normal(size=(2, 9, 9, 4)).astype("float32")
+    weight = rng.normal(size=(6, 4, 3, 3)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32")
+    u = numpy_ops.normalize(rng.normal(size=6))
+    v = numpy_ops.normalize(rng.normal(size=4 * 9))
+    layer = _loaded_conv(weight, bias, padding=1, spectral_norm=True)
+    layer.u.assign(u)
+    layer.v.assign(spectral_v(v, 3, 4))
+    sigma = u @ (weight.reshape(6, -1) @ v)
+    expected = numpy_ops.conv2d(x, weight / sigma, bias, padding=1)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(layer.u, u, atol=1e-7)
+
+
+def test_spectral_norm_training_runs_one_power_iteration():
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    weight = rng.normal(size=(5, 3, 4, 4)).astype("float32")
+    u = numpy_ops.normalize(rng.normal(size=5))
+    v = numpy_ops.normalize(rng.normal(size=3 * 16))
+    layer = _loaded_conv(weight, None, strides=2, padding=1, spectral_norm=True)
+    layer.u.assign(u)
+    layer.v.assign(spectral_v(v, 4, 3))
+    w = weight.reshape(5, -1).astype("float64")
+    v = numpy_ops.normalize(w.T @ u)
+    u = numpy_ops.normalize(w @ v)
+    expected = numpy_ops.conv2d(x, weight / (u @ (w @ v)), stride=2, padding=1)
+    np.testing.assert_allclose(layer(x, training=True), expected, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(layer.u, u, atol=1e-5)
+    np.testing.assert_allclose(layer.v, spectral_v(v, 4, 3), atol=1e-5)
+    assert len(layer.trainable_weights) == 1 and len(layer.non_trainable_weights) == 2
+
+
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding, output_padding",
+    [(3, 2, 1, 1), (4, 2, 1, 0), (1, 2, 0, 1), (3, 2, 0, 1), (3, 1, 1, 0)],
+)
+def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, padding, output_padding):
+    x = rng.normal(size=(2, 5, 7, 4)).astype("float32")
+    weight = rng.normal(size=(4, 6, kernel_size, kernel_size)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32")
+    layer = Conv2DTranspose(6, kernel_size, strides=strides, padding=padding, output_padding=output_padding)
+    layer.build(x.shape)
+    layer.kernel.assign(conv_transpose_kernel(weight))
+    layer.bias.assign(bias)
+    expected = numpy_ops.conv_transpose2d(x, weight, bias, strides, padding, output_padding)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_conv2d_layer_contract():
+    x = rng.normal(size=(2, 16, 16, 8)).astype("float32")
+    init = dict(filters=8, kernel_size=4, strides=2, padding=2, pad_type="reflect", spectral_norm=True)
+    run_layer_test(
+        Conv2D,
+        init,
+        x,
+        expected_output_shape=(2, 9, 9, 8),
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=2,
+    )
+
+
+def test_conv2d_transpose_layer_contract():
+    x = rng.normal(size=(2, 8, 8, 8)).astype("float32")
+    init = dict(filters=8, kernel_size=3, strides=2, padding=1, output_padding=1)
+    run_layer_test(Conv2DTranspose, init, x, expected_output_shape=(2, 16, 16, 8))
+
+
+def test_reflection_padding_layer_contract():
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    _, out = run_layer_test(ReflectionPadding2D, {"padding": 3}, x, expected_output_shape=(2, 14, 14, 3))
+    np.testing.assert_array_equal(out, numpy_ops.pad(x, 3, "reflect"))

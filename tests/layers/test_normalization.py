@@ -1,0 +1,109 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_i2i.layers import (
+    AdaptiveInstanceNorm,
+    BatchNorm,
+    InstanceNormalization,
+    LayerNorm,
+    SpatiallyAdaptiveNorm,
+)
+from tests.layers import numpy_ops
+from tests.testing import run_layer_test
+
+rng = np.random.default_rng(1)
+
+
+def _x(shape=(2, 8, 10, 6)):
+    return (rng.normal(size=shape) * 3 + 1).astype("float32")
+
+
+def test_instance_normalization_matches_numpy():
+    x = _x()
+    gamma, beta = rng.normal(size=6).astype("float32"), rng.normal(size=6).astype("float32")
+    layer = InstanceNormalization(affine=True)
+    layer.build(x.shape)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    np.testing.assert_allclose(layer(x), numpy_ops.instance_norm(x) * gamma + beta, atol=1e-4)
+    _, out = run_layer_test(
+        InstanceNormalization, {}, x, expected_output_shape=x.shape, expected_num_trainable_weights=0
+    )
+    np.testing.assert_allclose(out, numpy_ops.instance_norm(x), atol=1e-4)
+
+
+def test_layer_norm_uses_unbiased_std_plus_eps():
+    x = _x()
+    layer, out = run_layer_test(LayerNorm, {}, x, expected_output_shape=x.shape, expected_num_trainable_weights=2)
+    flat = x.reshape(2, -1).astype("float64")
+    mean = flat.mean(1)[:, None, None, None]
+    std = flat.std(1, ddof=1)[:, None, None, None]
+    gamma = keras.ops.convert_to_numpy(layer.gamma)
+    assert np.all((gamma >= 0) & (gamma < 1))
+    np.testing.assert_allclose(out, (x - mean) / (std + 1e-5) * gamma, atol=1e-4)
+
+
+def test_batch_norm_training_and_inference():
+    x = _x()
+    layer = BatchNorm(momentum=0.9, affine=False)
+    layer.build(x.shape)
+    layer.moving_mean.assign(np.full(6, 0.5, "float32"))
+    flat = x.reshape(-1, 6).astype("float64")
+    mean, var = flat.mean(0), flat.var(0)
+    np.testing.assert_allclose(layer(x, training=True), (x - mean) / np.sqrt(var + 1e-5), atol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean, 0.9 * 0.5 + 0.1 * mean, atol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance, 0.9 + 0.1 * flat.var(0, ddof=1), atol=1e-5)
+    moving_mean, moving_var = keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance)
+    np.testing.assert_allclose(layer(x), (x - moving_mean) / np.sqrt(moving_var + 1e-5), atol=1e-4)
+
+
+def test_batch_norm_layer_contract():
+    run_layer_test(
+        BatchNorm,
+        {"synchronized": True},
+        _x(),
+        expected_output_shape=(2, 8, 10, 6),
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=2,
+    )
+
+
+@pytest.mark.parametrize("form", ["packed", "separate"])
+def test_adaptive_instance_norm_external_parameters(form):
+    x = _x()
+    bias, scale = rng.normal(size=(2, 6)).astype("float32"), rng.normal(size=(2, 6)).astype("float32")
+    inputs = [x, np.concatenate([bias, scale], -1)] if form == "packed" else [x, scale, bias]
+    _, out = run_layer_test(AdaptiveInstanceNorm, {}, inputs, expected_output_shape=x.shape)
+    expected = numpy_ops.instance_norm(x) * scale[:, None, None] + bias[:, None, None]
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+def test_adaptive_instance_norm_projects_style():
+    x, style = _x(), rng.normal(size=(2, 4)).astype("float32")
+    layer, out = run_layer_test(
+        AdaptiveInstanceNorm, {"project_style": True}, [x, style], expected_output_shape=x.shape
+    )
+    kernel, dense_bias = (keras.ops.convert_to_numpy(w) for w in layer.style_projection.weights)
+    np.testing.assert_array_equal(dense_bias, [0] * 6 + [1] * 6)
+    bias, scale = np.split(style @ kernel + dense_bias, 2, axis=-1)
+    expected = numpy_ops.instance_norm(x) * scale[:, None, None] + bias[:, None, None]
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("param_free_norm", ["instance", "batch"])
+def test_spatially_adaptive_norm_matches_numpy(param_free_norm):
+    x = _x((2, 8, 12, 6))
+    segmap = rng.normal(size=(2, 16, 24, 3)).astype("float32")
+    init = {"param_free_norm": param_free_norm, "hidden_channels": 8}
+    layer, out = run_layer_test(SpatiallyAdaptiveNorm, init, [x, segmap], expected_output_shape=x.shape)
+    weights = {}
+    for name in ("mlp_shared", "mlp_gamma", "mlp_beta"):
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in getattr(layer, name).weights)
+        weights[name] = (np.transpose(kernel, (3, 2, 0, 1)), bias)
+    seg = numpy_ops.resize_nearest(segmap, 8, 12)
+    actv = np.maximum(numpy_ops.conv2d(seg, *weights["mlp_shared"], padding=1), 0)
+    gamma = numpy_ops.conv2d(actv, *weights["mlp_gamma"], padding=1)
+    beta = numpy_ops.conv2d(actv, *weights["mlp_beta"], padding=1)
+    normalized = numpy_ops.instance_norm(x) if param_free_norm == "instance" else x / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(out, normalized * (1 + gamma) + beta, atol=1e-4)
