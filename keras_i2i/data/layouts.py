@@ -8,8 +8,6 @@ its partner was expected (or, with `on_error="skip"`, a skipped sample).
 
 import os
 
-import numpy as np
-
 from keras_i2i.data.io import IMAGE_SUFFIXES, list_files
 
 _CITYSCAPES_SUFFIXES = (
@@ -39,7 +37,7 @@ def pair_files(members, policy):
         policy: the `pipeline.ErrorPolicy` (missing partners raise or are skipped).
 
     Returns:
-        dict member -> numpy array of paths, aligned.
+        dict member -> list of paths, aligned.
     """
     keyed = {member: _by_key(folder, paths) for member, (folder, paths) in members.items()}
     rows = []
@@ -58,7 +56,7 @@ def pair_files(members, policy):
             )
             continue
         rows.append(present)
-    return {member: np.array([row[member] for row in rows], dtype=object).astype(str) for member in members}
+    return {member: [row[member] for row in rows] for member in members}
 
 
 def _by_key(folder, paths):

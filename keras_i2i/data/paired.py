@@ -57,9 +57,9 @@ def paired_labels(
     training = phase == "train" if training is None else training
     samples = pipeline.build(
         files,
-        functools.partial(load_label_sample, settings=settings),
-        functools.partial(check_label_sample, settings=settings),
-        _preprocess(settings, training, flip, size_multiple),
+        functools.partial(io.load_sample, settings=settings),
+        functools.partial(io.check_sample, settings=settings),
+        settings.preprocessing(training, flip, size_multiple),
         policy,
         shuffle=training if shuffle is None else shuffle,
         seed=seed,
@@ -104,8 +104,8 @@ def paired_images(
     samples = pipeline.build(
         files,
         functools.partial(_load_rgb_pair, swap=direction == "BtoA"),
-        _check_rgb_pair,
-        _preprocess(settings, training, flip, size_multiple),
+        functools.partial(io.check_sample, reference="ab" if "ab" in files else "input"),
+        settings.preprocessing(training, flip, size_multiple),
         policy,
         shuffle=training if shuffle is None else shuffle,
         seed=seed,
@@ -114,60 +114,11 @@ def paired_images(
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
-def _preprocess(settings, training, flip, size_multiple):
-    overrides = {"size_multiple": size_multiple}
-    if flip is not None:
-        overrides["flip"] = flip
-    return settings.preprocessing(training, **overrides)
-
-
-def load_label_sample(paths, settings):
-    """Path dict (label, instance?, image?) -> validated sample; ids mapped as in SPADE."""
-    raw = io.read_label_map(paths["label"])
-    tf.debugging.Assert(tf.reduce_all(settings.valid_ids(raw)), [paths["label"]])
-    unlabeled = -1 if settings.unlabeled_id is None else settings.unlabeled_id
-    sample = {"label": tf.where(raw == unlabeled, settings.label_nc, raw - settings.first_id)}
-    if "instance" in paths:
-        sample["instance"] = io.read_label_map(paths["instance"])
-    if "image" in paths:
-        sample["image"] = io.read_image(paths["image"])
-    return _same_size(sample, like="label")
-
-
-def check_label_sample(files, settings):
-    """Pillow re-read of label samples (lists of paths per member): raises the ValueError."""
-    for index, label_path in enumerate(files["label"]):
-        ids = io.check_label_map(label_path)
-        io.check_label_ids(label_path, ids, settings)
-        if "instance" in files:
-            path = files["instance"][index]
-            io.check_same_size(path, io.check_label_map(path, "instance map"), label_path, ids, "instance map")
-        if "image" in files:
-            path = files["image"][index]
-            io.check_same_size(path, io.check_image(path), label_path, ids, "image")
-
-
 def _load_rgb_pair(paths, swap):
     if "ab" in paths:
         ab = io.read_image(paths["ab"])
         half = tf.shape(ab)[1] // 2
         pair = {"input": ab[:, :half], "image": ab[:, half : 2 * half]}
     else:
-        pair = {"input": io.read_image(paths["input"]), "image": io.read_image(paths["image"])}
-    if swap:
-        pair = {"input": pair["image"], "image": pair["input"]}
-    return _same_size(pair, like="input")
-
-
-def _check_rgb_pair(files):
-    images = {member: (paths[0], io.check_image(paths[0])) for member, paths in files.items()}
-    if "image" in images:
-        io.check_same_size(*images["image"], *images["input"], "image")
-
-
-def _same_size(sample, like):
-    """Asserts that every member has the height and width of `sample[like]`."""
-    size = tf.shape(sample[like])[:2]
-    checks = [tf.debugging.assert_equal(tf.shape(v)[:2], size) for k, v in sample.items() if k != like]
-    with tf.control_dependencies(checks):
-        return {key: tf.identity(value) for key, value in sample.items()}
+        pair = io.load_sample(paths, reference="input")
+    return {"input": pair["image"], "image": pair["input"]} if swap else pair

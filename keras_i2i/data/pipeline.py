@@ -68,10 +68,11 @@ def load_robustly(paths, load, check, policy):
     spec = paths.map(load).element_spec
 
     def explain(*arrays):
-        files = {key: [p.decode() for p in np.asarray(a).reshape(-1)] for key, a in zip(keys, arrays)}
+        files = {key: np.asarray(a).reshape(-1).tolist() for key, a in zip(keys, arrays)}
+        files = {key: [v.decode() if isinstance(v, bytes) else v for v in values] for key, values in files.items()}
         try:
             check(files)
-            names = ", ".join(path for group in files.values() for path in group)
+            names = ", ".join(str(path) for group in files.values() for path in group)
             raise ValueError(f"{names}: TensorFlow could not load this sample although Pillow reads it")
         except ValueError as error:
             policy.bad(error)
@@ -112,7 +113,7 @@ def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False,
     """The unbatched pipeline of one loader (see the module docstring).
 
     Args:
-        files: dict member -> numpy array of paths, one row per sample.
+        files: dict member -> paths (or other per-sample values), one row per sample.
         load, check: see `load_robustly`; `load` gives the decoded, validated sample.
         preprocess: the `transforms.Preprocess`.
         cache: keep decoded, resized samples in memory after the first epoch.
@@ -122,7 +123,7 @@ def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False,
     count = len(next(iter(files.values())))
     if count == 0:
         raise ValueError("no samples found")
-    paths = tf.data.Dataset.from_tensor_slices({key: np.asarray(v) for key, v in files.items()})
+    paths = tf.data.Dataset.from_tensor_slices({key: np.asarray(value) for key, value in files.items()})
     if shuffle and not cache:
         paths = paths.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if choose is not None:
@@ -138,9 +139,11 @@ def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False,
 
 
 def finish(dataset, policy, batch_size, drop_remainder):
-    """Batches (unless `batch_size` is None), prefetches and attaches `dataset.skipped`."""
+    """Batches (unless `batch_size` is None), prefetches and attaches `dataset.skipped` (for a
+    `policy`)."""
     if batch_size is not None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    dataset.skipped = policy.skipped
+    if policy is not None:
+        dataset.skipped = policy.skipped
     return dataset

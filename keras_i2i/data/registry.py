@@ -7,7 +7,7 @@ presets refer to these names; every field can be overridden per call.
 
 import dataclasses
 
-from keras_i2i.data.synthetic.scenes import NUM_CLASSES as SYNTHETIC_CLASSES
+from keras_i2i.data.synthetic.procedural import NUM_CLASSES as SYNTHETIC_CLASSES
 from keras_i2i.data.transforms import Preprocess
 
 
@@ -53,20 +53,19 @@ class DatasetSettings:
             valid = valid | (raw == self.unlabeled_id)
         return valid
 
-    def preprocessing(self, training, **overrides):
-        """The `Preprocess` of this dataset; evaluation loads at crop size, like SPADE's test options."""
-        load_size = self.load_size if training or self.preprocess != "resize_and_crop" else self.crop_size
-        options = dict(
+    def preprocessing(self, training, flip=None, size_multiple=32):
+        """The `Preprocess` of this dataset: random crop and flip when training (unless `flip`
+        says otherwise); evaluation loads at crop size, as SPADE's test options do."""
+        resizes = self.preprocess == "resize_and_crop"
+        return Preprocess(
             mode=self.preprocess,
-            load_size=load_size,
+            load_size=self.load_size if training or not resizes else self.crop_size,
             crop_size=self.crop_size,
             aspect_ratio=self.aspect_ratio,
-            flip=training,
+            size_multiple=size_multiple,
+            flip=training if flip is None else flip,
             random=training,
         )
-        options.update(overrides)
-        return Preprocess(**options)
-
 
 DATASETS = {
     # SPADE cityscapes_dataset.py: 35 ids (0..33 used), 512x256 ('fixed', aspect 2).

@@ -133,7 +133,7 @@ class Preprocess:
                 out[key] = _pad_bottom_right(window, size, pad)
         if "boxes" in sample:
             offset = tf.cast(tf.stack([left, top, left, top]), tf.float32)
-            out["boxes"], out["classes"] = _clip_boxes(
+            out["boxes"], out["classes"] = clip_boxes(
                 sample["boxes"] - offset, sample["classes"], size, size
             )
         return out
@@ -179,9 +179,9 @@ def _flip(sample):
     return out
 
 
-def _clip_boxes(boxes, classes, height, width):
+def clip_boxes(boxes, classes, height, width):
     """Clips boxes to the image; boxes left empty become padding (class -1, zeros)."""
-    limit = tf.constant([width, height, width, height], tf.float32)
+    limit = tf.cast(tf.stack([width, height, width, height]), tf.float32)
     boxes = tf.clip_by_value(boxes, 0.0, limit)
     keep = (classes >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return tf.where(keep[:, None], boxes, 0.0), tf.where(keep, classes, -1)

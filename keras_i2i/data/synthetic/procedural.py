@@ -19,11 +19,12 @@ CLASS_NAMES = ("sky", "ground", "ball", "block", "cone")
 NUM_CLASSES = len(CLASS_NAMES)
 THING_CLASSES = (2, 3, 4)
 DOMAINS = ("day", "night", "edges")
-# Class chromaticities (r, g, b summing to 1) at least 0.2 apart, scaled to colours.
+# Class chromaticities (r, g, b summing to 1) at least 0.2 apart, scaled to colours whose
+# channels stay below 1 under the per-instance jitter.
 _CHROMA = np.array(
     [[0.20, 0.30, 0.50], [0.45, 0.35, 0.20], [0.65, 0.17, 0.18], [0.20, 0.60, 0.20], [0.45, 0.10, 0.45]]
 )
-PALETTE = (0.95 * _CHROMA / _CHROMA.max(axis=1, keepdims=True)).astype(np.float32)
+PALETTE = (0.9 * _CHROMA / _CHROMA.max(axis=1, keepdims=True)).astype(np.float32)
 NIGHT_TINT = np.array([0.35, 0.42, 0.70], np.float32)
 _JITTER = 0.08  # per-instance colour scale, per channel: 1 +- _JITTER
 
@@ -75,7 +76,7 @@ class Frame:
 def random_scene(seed, size=(64, 64), max_objects=5, max_speed=0.0):
     """A random scene; `max_speed` > 0 gives the objects velocities (pixels per frame)."""
     rng = np.random.default_rng(seed)
-    height, width = _pair(size)
+    height, width = image_size(size)
     count = int(rng.integers(2, max_objects + 1))
     scale = min(height, width)
     centers = rng.uniform([0.1 * width, 0.35 * height], [0.9 * width, 0.95 * height], (count, 2))
@@ -202,5 +203,5 @@ def segment(images, domain="day"):
     return np.argmin(distances, axis=-1).astype(np.int32)
 
 
-def _pair(size):
+def image_size(size):
     return (size, size) if np.isscalar(size) else tuple(size)
