@@ -10,6 +10,12 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+
+# Two logical CPUs, so that tf.distribute tests can mirror over two devices in-process. This
+# must run before TensorFlow initializes its devices; other code still sees one default device.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -3,8 +3,8 @@
 `GANModel` holds what the models share: presets (`from_preset`, `save_to_preset`), a
 `compile` that builds one optimizer per network group from the model's own hyper-parameters,
 the gradient step of a group (distribution-aware, loss-scaled under mixed precision), loss
-logging that reports true values under `tf.distribute`, and `export` to a SavedModel with
-named serving signatures.
+logging that reports true values under `tf.distribute`, a count of the steps trained, and
+`export` to a SavedModel with named serving signatures.
 
 A subclass defines:
     build_networks():      one forward pass of every sub-network on small dummy inputs, so the
@@ -14,7 +14,13 @@ A subclass defines:
     loss_names():          the names of the losses `train_step` reports.
     serving_endpoints():   `{name: (function, [tf.TensorSpec, ...])}` for `export`; the first
                            becomes the SavedModel's `serving_default`.
-and its own `call` (inference) and `train_step`.
+and its own `call` (inference) and `train_step`, which calls `apply_gradients(group, tape, loss)`
+once per group and ends with `return self.record_losses({...})`.
+
+Distribution: create and compile the model inside `strategy.scope()`. Each replica computes
+its losses as means over its own part of the global batch; `apply_gradients` turns them into
+the gradient of the global-batch mean, and `record_losses` logs global means. Batches must
+split evenly across replicas (batch with `drop_remainder=True`).
 """
 
 import keras
@@ -75,11 +81,20 @@ class GANModel(keras.Model):
         raise NotImplementedError
 
     def build(self, input_shape=None):
-        """Creates every weight by one dummy forward pass (`build_networks`), and the loss
-        trackers."""
+        """Creates every weight by one dummy forward pass (`build_networks`), the loss trackers
+        and the step counter."""
         self.build_networks()
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names()}
+        self.steps_trained = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False,
+            aggregation="only_first_replica", name="steps_trained")
         self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy, Keras's fit first all-reduces a whole data batch to learn shapes
+        # for building, which fails for dict batches under MultiWorkerMirroredStrategy. These
+        # models are built in their constructor (`build`), so there is nothing to learn.
+        pass
 
     # ------------------------------------------------------------ training
 
@@ -88,9 +103,13 @@ class GANModel(keras.Model):
 
         Args:
             optimizers: optional `{group: optimizer}` replacing the model's defaults
-                (`default_optimizers()`) for some groups.
+                (`default_optimizers()`) for some groups; create them inside the strategy's
+                scope when training under `tf.distribute`.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`,
                 `run_eagerly`, ...). No `loss` or `optimizer`: the model defines its own.
+                `jit_compile=True` under a strategy of several replicas compiles each
+                sub-network's forward and backward pass with XLA, not the whole step
+                (tf.distribute cannot all-reduce gradients inside an XLA cluster on CPUs).
         """
         for argument in ("loss", "optimizer"):
             if kwargs.get(argument) is not None:
@@ -98,14 +117,27 @@ class GANModel(keras.Model):
                     f"{type(self).__name__}.compile() takes no `{argument}`: the model defines "
                     "its losses; pass `optimizers={group: optimizer}` to replace optimizers."
                 )
-        super().compile(**kwargs)
+        replicated = self.distribute_strategy.num_replicas_in_sync > 1
+        xla_networks = replicated and kwargs.get("jit_compile") is True
+        if xla_networks:
+            kwargs["jit_compile"] = False
+        super().compile(optimizer=None, **kwargs)
+        self._compile_networks_with_xla(xla_networks)
         groups = self.optimizer_groups()
-        chosen = {**self.default_optimizers(), **(optimizers or {})}
+        with self.distribute_strategy.scope():
+            chosen = {**self.default_optimizers(), **(optimizers or {})}
         unknown = set(chosen) - set(groups)
         if unknown:
             raise ValueError(f"Unknown optimizer groups {sorted(unknown)}; known: {sorted(groups)}.")
         self.optimizers = {group: self._prepare_optimizer(chosen[group], groups[group])
                            for group in groups}
+        self._xla_networks = xla_networks
+
+    def _compile_networks_with_xla(self, enabled):
+        for network in self.layers:
+            network.__dict__.pop("call", None)
+            if enabled:
+                network.call = tf.function(network.call, jit_compile=True, reduce_retracing=True)
 
     def _prepare_optimizer(self, optimizer, variables):
         if (self.dtype_policy.name == "mixed_float16"
@@ -114,6 +146,22 @@ class GANModel(keras.Model):
         with self.distribute_strategy.scope():
             optimizer.build(variables)
         return optimizer
+
+    def get_compile_config(self):
+        """What `compile` was given (every group's optimizer included), for `.keras` files."""
+        if not self.compiled:
+            return {}
+        return {
+            "optimizers": {group: keras.saving.serialize_keras_object(optimizer)
+                           for group, optimizer in self.optimizers.items()},
+            "jit_compile": self._xla_networks or self.jit_compile,
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config):
+        optimizers = {group: keras.saving.deserialize_keras_object(optimizer)
+                      for group, optimizer in config.pop("optimizers").items()}
+        self.compile(optimizers=optimizers, **config)
 
     @property
     def metrics(self):
@@ -124,8 +172,9 @@ class GANModel(keras.Model):
 
         Gradients are summed across replicas by the optimizer, so the loss is divided by
         the number of replicas; under mixed precision the loss is scaled and the step is
-        skipped when gradients are not finite (`LossScaleOptimizer`). Both factors enter as the
-        tape's output gradient, so callers record only the plain loss.
+        skipped when gradients are not finite (`LossScaleOptimizer`), on every replica when
+        one replica's are. Both factors enter as the tape's output gradient, so callers
+        record only the plain loss.
         """
         if loss.dtype != tf.float32:
             raise TypeError(f"The {group} loss must be float32 (compute losses on float32 "
@@ -135,13 +184,24 @@ class GANModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         loss_weight = optimizer.scale_loss(tf.constant(1.0 / replicas))
         gradients = tape.gradient(loss, variables, output_gradients=loss_weight)
+        if replicas > 1 and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            gradients = _spread_overflow(gradients)
         optimizer.apply(gradients, variables)
 
     def record_losses(self, losses):
-        """Updates the loss trackers with `{name: scalar}` and returns their current means."""
+        """Counts the step, updates the loss trackers with `{name: scalar}` (their means over
+        the global batch under `tf.distribute`) and returns the trackers' current means."""
+        self.steps_trained.assign_add(1)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            losses = context.all_reduce(tf.distribute.ReduceOp.MEAN, losses)
         for name, value in losses.items():
             self.loss_trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        means = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        if _between_workers(tf.distribute.get_strategy()):
+            # Keras reduces step logs across workers along axis 0, which scalars lack.
+            means = {name: mean[None] for name, mean in means.items()}
+        return means
 
     # ------------------------------------------------------------ export
 
@@ -154,3 +214,24 @@ class GANModel(keras.Model):
         from keras_i2i.export import export_saved_model
 
         return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
+
+
+def _between_workers(strategy):
+    """Whether `strategy` all-reduces across several worker processes."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def _spread_overflow(gradients):
+    """`gradients`, made non-finite on every replica when they are on any.
+
+    `LossScaleOptimizer` decides from the first replica's gradients alone whether to skip a
+    step, so an overflow on another replica would reach the weights through the gradient sum
+    (or, across workers, let workers disagree). Agreeing first makes every replica skip.
+    """
+    present = [g for g in gradients if g is not None]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in present])
+    overflows = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))
+    poison = tf.where(overflows > 0, float("nan"), 0.0)
+    return [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]

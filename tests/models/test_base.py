@@ -10,78 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_i2i import presets as preset_lib
-from keras_i2i.models.base import GANModel
-
-
-@keras.saving.register_keras_serializable(package="keras_i2i_tests")
-class ToyGAN(GANModel):
-    """A least-squares pix2pix-like GAN on 3-channel inputs, as small as it gets."""
-
-    def __init__(self, width=4, learning_rate=1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.learning_rate = learning_rate
-        self.generator = keras.Sequential(
-            [keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
-             keras.layers.Conv2D(3, 3, padding="same", activation="tanh")], name="generator")
-        self.discriminator = keras.Sequential(
-            [keras.layers.Conv2D(width, 3, strides=2, padding="same"),
-             keras.layers.Conv2D(1, 3, padding="same")], name="discriminator")
-        self.build()
-
-    def build_networks(self):
-        self.discriminator(self.generator(keras.ops.zeros((1, 8, 8, 3))))
-
-    def optimizer_groups(self):
-        return {"generator": self.generator.trainable_variables,
-                "discriminator": self.discriminator.trainable_variables}
-
-    def default_optimizers(self):
-        return {group: keras.optimizers.Adam(self.learning_rate) for group in ("generator",
-                                                                              "discriminator")}
-
-    def loss_names(self):
-        return ["g_loss", "d_loss"]
-
-    def call(self, inputs):
-        return self.generator(inputs)
-
-    def train_step(self, data):
-        source, target = data["input"], data["image"]
-        with tf.GradientTape() as tape:
-            fake = tf.cast(self.generator(source, training=True), "float32")
-            fake_score = tf.cast(self.discriminator(fake, training=True), "float32")
-            g_loss = tf.reduce_mean(tf.square(fake_score - 1.0))
-        self.apply_gradients("generator", tape, g_loss)
-        with tf.GradientTape() as tape:
-            real_score = tf.cast(self.discriminator(target, training=True), "float32")
-            fake_score = tf.cast(self.discriminator(tf.stop_gradient(fake), training=True),
-                                 "float32")
-            d_loss = tf.reduce_mean(tf.square(real_score - 1.0)) + tf.reduce_mean(
-                tf.square(fake_score))
-        self.apply_gradients("discriminator", tape, d_loss)
-        return self.record_losses({"g_loss": g_loss, "d_loss": d_loss})
-
-    def serving_endpoints(self):
-        def translate(input_image):
-            return {"image": tf.cast(self.generator(input_image), "float32")}
-
-        return {"translate": (translate, [tf.TensorSpec([None, None, None, 3], tf.float32,
-                                                        name="input_image")])}
-
-
-preset_lib.register_presets("ToyGAN", {
-    "tiny": {"description": "Four channels.", "config": {"width": 4}},
-    "wide": {"description": "Eight channels.", "config": {"width": 8}},
-})
-
-
-def toy_dataset(batch_size=2, num=4, seed=0):
-    rng = np.random.default_rng(seed)
-    data = {"input": rng.uniform(-1, 1, (num, 8, 8, 3)).astype("float32"),
-            "image": rng.uniform(-1, 1, (num, 8, 8, 3)).astype("float32")}
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+from tests.toy_gan import ToyGAN, toy_dataset
 
 
 def test_from_preset_builds_the_named_configuration():
@@ -183,3 +112,20 @@ def test_export_serves_named_signature_in_a_fresh_process(tmp_path):
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all",
          "--dir", str(tmp_path / "served")], check=True, capture_output=True, text=True).stdout
     assert "inputs['input_image']" in shown and "outputs['image']" in shown
+
+
+def test_keras_file_round_trip_restores_outputs_and_every_optimizer(tmp_path):
+    model = ToyGAN(width=4)
+    model.compile()
+    model.fit(toy_dataset(), epochs=1, verbose=0)
+    model.save(tmp_path / "toy.keras")
+    restored = keras.saving.load_model(tmp_path / "toy.keras")
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+    assert int(restored.steps_trained.numpy()) == 2
+    for group, optimizer in model.optimizers.items():
+        for saved, loaded in zip(optimizer.variables, restored.optimizers[group].variables):
+            np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
+    assert restored.optimizer is None
+    restored.fit(toy_dataset(), epochs=1, verbose=0)
+    assert int(restored.optimizers["generator"].iterations.numpy()) == 4

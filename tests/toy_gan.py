@@ -1,0 +1,94 @@
+"""`ToyGAN`: the smallest model on the shared base, for the tests of the machinery around it."""
+
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_i2i import presets as preset_lib
+from keras_i2i.models.base import GANModel
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i_tests")
+class ToyGAN(GANModel):
+    """A least-squares pix2pix-like GAN on 3-channel inputs, as small as it gets."""
+
+    def __init__(self, width=4, learning_rate=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.learning_rate = learning_rate
+        self.generator = keras.Sequential(
+            [keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+             keras.layers.Conv2D(3, 3, padding="same", activation="tanh")], name="generator")
+        self.discriminator = keras.Sequential(
+            [keras.layers.Conv2D(width, 3, strides=2, padding="same"),
+             keras.layers.Conv2D(1, 3, padding="same")], name="discriminator")
+        self.build()
+
+    def build_networks(self):
+        self.discriminator(self.generator(keras.ops.zeros((1, 8, 8, 3))))
+
+    def optimizer_groups(self):
+        return {"generator": self.generator.trainable_variables,
+                "discriminator": self.discriminator.trainable_variables}
+
+    def default_optimizers(self):
+        return {group: keras.optimizers.Adam(self.learning_rate) for group in ("generator",
+                                                                              "discriminator")}
+
+    def loss_names(self):
+        return ["g_loss", "d_loss"]
+
+    def call(self, inputs):
+        return self.generator(inputs)
+
+    def train_step(self, data):
+        source, target = data["input"], data["image"]
+        with tf.GradientTape() as tape:
+            fake = tf.cast(self.generator(source, training=True), "float32")
+            fake_score = tf.cast(self.discriminator(fake, training=True), "float32")
+            g_loss = tf.reduce_mean(tf.square(fake_score - 1.0))
+        self.apply_gradients("generator", tape, g_loss)
+        with tf.GradientTape() as tape:
+            real_score = tf.cast(self.discriminator(target, training=True), "float32")
+            fake_score = tf.cast(self.discriminator(tf.stop_gradient(fake), training=True),
+                                 "float32")
+            d_loss = tf.reduce_mean(tf.square(real_score - 1.0)) + tf.reduce_mean(
+                tf.square(fake_score))
+        self.apply_gradients("discriminator", tape, d_loss)
+        return self.record_losses({"g_loss": g_loss, "d_loss": d_loss})
+
+    def serving_endpoints(self):
+        def translate(input_image):
+            return {"image": tf.cast(self.generator(input_image), "float32")}
+
+        return {"translate": (translate, [tf.TensorSpec([None, None, None, 3], tf.float32,
+                                                        name="input_image")])}
+
+
+preset_lib.register_presets("ToyGAN", {
+    "tiny": {"description": "Four channels.", "config": {"width": 4}},
+    "wide": {"description": "Eight channels.", "config": {"width": 8}},
+})
+
+
+def toy_dataset(batch_size=2, num=4, seed=0):
+    rng = np.random.default_rng(seed)
+    data = {"input": rng.uniform(-1, 1, (num, 8, 8, 3)).astype("float32"),
+            "image": rng.uniform(-1, 1, (num, 8, 8, 3)).astype("float32")}
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+
+
+def seeded_weights(model, seed=0):
+    """Weights for `model` that every process can reproduce: N(0, 0.2) floats, zero counters."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, 0.2, v.shape).astype(v.dtype) if "float" in str(v.dtype)
+            else np.zeros(v.shape, v.dtype) for v in model.weights]
+
+
+@functools.cache
+def two_replicas():
+    """One MirroredStrategy over the two logical CPUs (conftest) for the whole test process:
+    strategies created side by side would reuse each other's collective instance keys."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
