@@ -184,3 +184,31 @@ def run_model_saving_test(model, input_data, tmp_path, call_kwargs=None):
     restored = keras.saving.load_model(path)
     assert_all_close(restored(input_data, **call_kwargs), expected, atol=1e-6, what="reloaded model")
     return restored
+
+
+def run_on_two_replicas(layer, input_data, jit_compile=False, call_kwargs=None):
+    """Builds `layer` under a two-replica `MirroredStrategy` (two logical CPUs, conftest) and
+    calls it once on `input_data` split between the replicas (`training=True` unless
+    `call_kwargs` says otherwise). With `jit_compile=True` the layer's call is XLA-compiled
+    per replica, as the base model compiles each network under a strategy. Returns the
+    replicas' outputs concatenated along the batch axis; skips without two devices."""
+    import pytest
+
+    from tests.toy_gan import two_replicas
+
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs two logical CPU devices (tests/conftest.py)")
+    call_kwargs = {"training": True, **(call_kwargs or {})}
+    strategy = two_replicas()
+    with strategy.scope():
+        layer.build(input_data.shape)
+    if jit_compile:
+        layer.call = tf.function(layer.call, jit_compile=True)
+
+    @tf.function
+    def step(batch):
+        return strategy.run(lambda b: layer(b, **call_kwargs), (batch,))
+
+    batches = tf.data.Dataset.from_tensors(input_data).unbatch().batch(len(input_data))
+    outputs = step(next(iter(strategy.experimental_distribute_dataset(batches))))
+    return np.concatenate([np.asarray(o) for o in strategy.experimental_local_results(outputs)])

@@ -166,7 +166,7 @@ class Conv2D(_Convolution):
         k = self.kernel_size
         self._add_kernel_and_bias((k, k, in_channels, self.filters), autocast=not self.spectral_norm)
         if self.spectral_norm:
-            sn_weight = dict(initializer=_unit_normal, trainable=False, autocast=False, aggregation="mean")
+            sn_weight = dict(initializer=_unit_normal, trainable=False, autocast=False)
             self.u = self.add_weight(name="u", shape=(self.filters,), **sn_weight)
             self.v = self.add_weight(name="v", shape=(k * k * in_channels,), **sn_weight)
 

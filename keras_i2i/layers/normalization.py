@@ -91,7 +91,8 @@ class BatchNorm(keras.layers.Layer):
     `moving = momentum * moving + (1 - momentum) * batch`, the variance with the unbiased
     batch variance, as PyTorch does (PyTorch's `momentum=0.1` is `momentum=0.9` here).
     Otherwise the moving statistics are used. With `synchronized=True` the batch statistics
-    are all-reduced over the replicas of a `tf.distribute` strategy.
+    are all-reduced over the replicas of a `tf.distribute` strategy (TensorFlow cannot
+    all-reduce inside a nested XLA function on CPU replicas; on GPUs it can).
 
     Weights: `moving_mean`, `moving_variance` (C,) (PyTorch `running_mean`, `running_var`);
     with `affine=True` also `gamma` (`weight`) and `beta` (`bias`).
@@ -109,7 +110,7 @@ class BatchNorm(keras.layers.Layer):
         if self.affine:
             self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones", autocast=False)
             self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros", autocast=False)
-        moving = dict(shape=channels, trainable=False, autocast=False, aggregation="mean")
+        moving = dict(shape=channels, trainable=False, autocast=False)
         self.moving_mean = self.add_weight(name="moving_mean", initializer="zeros", **moving)
         self.moving_variance = self.add_weight(name="moving_variance", initializer="ones", **moving)
 

@@ -4,7 +4,7 @@ import pytest
 from keras_i2i.convert.common import conv_kernel, conv_transpose_kernel, spectral_v
 from keras_i2i.layers import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
 from tests.layers import numpy_ops
-from tests.testing import run_layer_test
+from tests.testing import run_layer_test, run_on_two_replicas
 
 rng = np.random.default_rng(0)
 
@@ -116,3 +116,12 @@ def test_reflection_padding_layer_contract():
     x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
     _, out = run_layer_test(ReflectionPadding2D, {"padding": 3}, x, expected_output_shape=(2, 14, 14, 3))
     np.testing.assert_array_equal(out, numpy_ops.pad(x, 3, "reflect"))
+
+
+def test_spectral_norm_power_iteration_under_a_strategy_with_xla():
+    x = rng.normal(size=(4, 6, 6, 3)).astype("float32")
+    layer = Conv2D(4, 3, padding=1, spectral_norm=True)
+    run_on_two_replicas(layer, x, jit_compile=True)
+    w = np.reshape(np.asarray(layer.kernel), (-1, 4)).T
+    u = numpy_ops.normalize(w @ np.asarray(layer.v))
+    np.testing.assert_allclose(layer.u, u, atol=1e-5)

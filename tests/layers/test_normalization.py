@@ -10,7 +10,7 @@ from keras_i2i.layers import (
     SpatiallyAdaptiveNorm,
 )
 from tests.layers import numpy_ops
-from tests.testing import run_layer_test
+from tests.testing import run_layer_test, run_on_two_replicas
 
 rng = np.random.default_rng(1)
 
@@ -107,3 +107,21 @@ def test_spatially_adaptive_norm_matches_numpy(param_free_norm):
     beta = numpy_ops.conv2d(actv, *weights["mlp_beta"], padding=1)
     normalized = numpy_ops.instance_norm(x) if param_free_norm == "instance" else x / np.sqrt(1 + 1e-5)
     np.testing.assert_allclose(out, normalized * (1 + gamma) + beta, atol=1e-4)
+
+
+def test_synchronized_batch_norm_uses_global_statistics():
+    x = _x((4, 4, 4, 3))
+    layer = BatchNorm(affine=False, synchronized=True)
+    out = run_on_two_replicas(layer, x)
+    flat = x.reshape(-1, 3).astype("float64")
+    np.testing.assert_allclose(out, (x - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5), atol=1e-4)
+    np.testing.assert_allclose(layer.moving_variance, 0.9 + 0.1 * flat.var(0, ddof=1), atol=1e-5)
+
+
+def test_state_updates_under_a_strategy_with_xla():
+    x = _x((4, 4, 4, 3))
+    layer = BatchNorm(affine=False)
+    out = run_on_two_replicas(layer, x, jit_compile=True)
+    first = x[:2].reshape(-1, 3).astype("float64")
+    np.testing.assert_allclose(out[:2], (x[:2] - first.mean(0)) / np.sqrt(first.var(0) + 1e-5), atol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean, 0.1 * first.mean(0), atol=1e-5)

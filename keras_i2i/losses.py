@@ -1,0 +1,183 @@
+"""Losses of the reference implementations (SPADE, pix2pixHD, MUNIT, DRIT++), in float32.
+
+Discriminator outputs are taken as the multi-scale discriminators return them: a list over
+scales of lists of feature maps (the last one is the patch prediction), or a list over
+scales of predictions, or a single prediction. Every loss is a mean over the local batch
+(the KL divergence a sum, as in SPADE); under `tf.distribute` the caller scales by the
+number of replicas.
+"""
+
+import keras
+from keras import ops
+
+GAN_MODES = ("hinge", "lsgan", "nsgan")
+SCALE_REDUCTIONS = ("mean", "sum")
+
+
+def _predictions(outputs):
+    """Multi-scale discriminator output -> list of per-scale predictions, as float32."""
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return [ops.cast(o[-1] if isinstance(o, (list, tuple)) else o, "float32") for o in outputs]
+
+
+def _over_scales(losses, scale_reduction):
+    if scale_reduction not in SCALE_REDUCTIONS:
+        raise ValueError(f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}")
+    total = sum(losses)
+    return total / len(losses) if scale_reduction == "mean" else total
+
+
+def _adversarial_term(prediction, target_is_real, for_discriminator, gan_mode):
+    """One scale's loss (SPADE's `GANLoss.loss`)."""
+    if gan_mode == "lsgan":
+        return ops.mean(ops.square(prediction - (1.0 if target_is_real else 0.0)))
+    if gan_mode == "nsgan":  # binary cross-entropy with logits
+        return ops.mean(ops.softplus(-prediction if target_is_real else prediction))
+    if gan_mode == "hinge":
+        if not for_discriminator:
+            return -ops.mean(prediction)
+        return ops.mean(ops.relu(1.0 - prediction if target_is_real else 1.0 + prediction))
+    raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
+
+
+def discriminator_adversarial_loss(real_outputs, fake_outputs, gan_mode="hinge", scale_reduction="mean"):
+    """The discriminator's adversarial loss on real and on generated inputs.
+
+    Per scale: `lsgan` `mean((real - 1)^2)`, `mean(fake^2)`; `hinge` `mean(relu(1 - real))`,
+    `mean(relu(1 + fake))`; `nsgan` binary cross-entropy with logits against 1 and 0.
+    The scales are averaged (`scale_reduction="mean"`, SPADE) or summed (`"sum"`,
+    pix2pixHD and MUNIT; pix2pixHD then halves real + fake).
+
+    Returns:
+        `(real_loss, fake_loss)`, float32 scalars.
+    """
+    real = [_adversarial_term(p, True, True, gan_mode) for p in _predictions(real_outputs)]
+    fake = [_adversarial_term(p, False, True, gan_mode) for p in _predictions(fake_outputs)]
+    return _over_scales(real, scale_reduction), _over_scales(fake, scale_reduction)
+
+
+def generator_adversarial_loss(fake_outputs, gan_mode="hinge", scale_reduction="mean"):
+    """The generator's adversarial loss: per scale `lsgan` `mean((fake - 1)^2)`, `hinge`
+    `-mean(fake)`, `nsgan` `mean(softplus(-fake))` (non-saturating); scales reduced as in
+    `discriminator_adversarial_loss`. Returns a float32 scalar."""
+    terms = [_adversarial_term(p, True, False, gan_mode) for p in _predictions(fake_outputs)]
+    return _over_scales(terms, scale_reduction)
+
+
+def feature_matching_loss(real_outputs, fake_outputs, weighting="spade"):
+    """L1 between the discriminator's intermediate features of real and generated inputs.
+
+    Every feature but each scale's last (the prediction) contributes
+    `weight * mean|real - fake|`, the real features taken as constants, with `weight`
+    `1 / num_D` (`weighting="spade"`) or `4 / n_features * 1 / num_D` (`"pix2pixhd"`, whose
+    `4 / (n_layers_D + 1)` divides by the number of intermediate features per scale). The
+    model multiplies by its `lambda_feat`. Returns a float32 scalar.
+    """
+    if weighting not in ("spade", "pix2pixhd"):
+        raise ValueError(f"weighting must be 'spade' or 'pix2pixhd', got {weighting!r}")
+    total = 0.0
+    for real, fake in zip(real_outputs, fake_outputs):
+        weight = 1.0 / len(fake_outputs)
+        if weighting == "pix2pixhd":
+            weight *= 4.0 / (len(fake) - 1)
+        for r, f in zip(real[:-1], fake[:-1]):
+            r = ops.stop_gradient(ops.cast(r, "float32"))
+            total += weight * ops.mean(ops.abs(r - ops.cast(f, "float32")))
+    return total
+
+
+def kl_divergence_loss(mu, logvar):
+    """SPADE's `KLDLoss`: `-0.5 * sum(1 + logvar - mu^2 - exp(logvar))`, summed over the
+    batch and the latent dimensions (not averaged). Returns a float32 scalar."""
+    mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
+    return -0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar))
+
+
+def latent_regression_loss(z, z_reconstructed):
+    """DRIT++'s latent regression: `mean|z_reconstructed - z|`. Returns a float32 scalar."""
+    return ops.mean(ops.abs(ops.cast(z_reconstructed, "float32") - ops.cast(z, "float32")))
+
+
+def mode_seeking_loss(images_1, images_2, z_1, z_2, epsilon=1e-5):
+    """DRIT++ / MSGAN mode seeking: `1 / (mean|G(z_2) - G(z_1)| / mean|z_2 - z_1| + epsilon)`.
+
+    Args:
+        images_1, images_2: images generated from the latents `z_1`, `z_2`.
+    Returns a float32 scalar.
+    """
+    image_distance = ops.mean(ops.abs(ops.cast(images_2, "float32") - ops.cast(images_1, "float32")))
+    latent_distance = ops.mean(ops.abs(ops.cast(z_2, "float32") - ops.cast(z_1, "float32")))
+    return 1.0 / (image_distance / latent_distance + epsilon)
+
+
+VGG_PREPROCESSING = ("caffe", "torch", "none")
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def vgg_preprocess(images, preprocessing="caffe"):
+    """[-1, 1] RGB images -> VGG input, float32.
+
+    - `"caffe"` (Keras's ImageNet weights, `keras.applications.vgg19.preprocess_input`):
+      [0, 255], RGB -> BGR, minus the ImageNet mean.
+    - `"torch"` (torchvision's weights): [0, 1], minus the ImageNet mean, divided by its std.
+    - `"none"`: unchanged.
+    """
+    x = ops.cast(images, "float32")
+    if preprocessing == "caffe":
+        return (ops.flip(x, axis=-1) + 1.0) * 127.5 - ops.convert_to_tensor(_CAFFE_MEAN_BGR)
+    if preprocessing == "torch":
+        return ((x + 1.0) / 2.0 - ops.convert_to_tensor(_IMAGENET_MEAN)) / ops.convert_to_tensor(_IMAGENET_STD)
+    return x
+
+
+class VGGPerceptualLoss:
+    """pix2pixHD's / SPADE's `VGGLoss`: VGG19 features, weighted L1 distances.
+
+    `sum_i w_i * mean|vgg_i(fake) - vgg_i(real)|` over relu1_1, relu2_1, relu3_1, relu4_1,
+    relu5_1 (`block{i}_conv1` of `keras.applications.VGG19`) with weights 1/32, 1/16, 1/8,
+    1/4, 1; the real features are constants. The VGG is frozen and runs in float32
+    whatever the dtype policy. Not a Keras layer, so a model holding it does not save it.
+
+    Images are in [-1, 1]; `preprocessing` maps them to the input the weights expect (see
+    `vgg_preprocess`): `"caffe"` (default) for Keras's ImageNet weights, `"torch"` for
+    weights converted from torchvision, `"none"` to feed the [-1, 1] images unchanged as the
+    references do (with torchvision-converted weights this reproduces them exactly).
+
+    Args:
+        weights: `"imagenet"`, None (random initialization, for tests) or a path to a
+            `.h5` / `.weights.h5` file of VGG19 (no top) weights.
+        preprocessing: `"caffe"`, `"torch"` or `"none"`.
+
+    Call: `loss(real, fake)` with (B, H, W, 3) images -> float32 scalar.
+    """
+
+    LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+    LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+    def __init__(self, weights="imagenet", preprocessing="caffe"):
+        if preprocessing not in VGG_PREPROCESSING:
+            raise ValueError(f"preprocessing must be one of {VGG_PREPROCESSING}, got {preprocessing!r}")
+        self.preprocessing = preprocessing
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")
+        try:
+            vgg = keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+        finally:
+            keras.config.set_dtype_policy(policy)
+        self.vgg = keras.Model(vgg.input, [vgg.get_layer(name).output for name in self.LAYERS], name="vgg19_features")
+        self.vgg.trainable = False
+
+    def features(self, images):
+        """The relu{1..5}_1 feature maps of [-1, 1] images."""
+        return self.vgg(vgg_preprocess(images, self.preprocessing), training=False)
+
+    def __call__(self, real, fake):
+        batch = ops.shape(fake)[0]
+        total = 0.0
+        images = ops.concatenate([ops.cast(fake, "float32"), ops.cast(real, "float32")], axis=0)
+        for weight, feature in zip(self.LAYER_WEIGHTS, self.features(images)):
+            fake_feature, real_feature = feature[:batch], ops.stop_gradient(feature[batch:])
+            total += weight * ops.mean(ops.abs(fake_feature - real_feature))
+        return total
