@@ -92,3 +92,13 @@ def two_replicas():
     """One MirroredStrategy over the two logical CPUs (conftest) for the whole test process:
     strategies created side by side would reuse each other's collective instance keys."""
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def scheduled_toy():
+    """A ToyGAN with reproducible weights and a step-decay schedule on both optimizers."""
+    model = ToyGAN(width=4)
+    model.set_weights(seeded_weights(model))
+    decay = keras.optimizers.schedules.ExponentialDecay(1e-2, 3, 0.5, staircase=True)
+    model.compile(optimizers={group: keras.optimizers.Adam(decay)
+                              for group in ("generator", "discriminator")})
+    return model
