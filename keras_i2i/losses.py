@@ -23,7 +23,9 @@ def _predictions(outputs):
 
 def _over_scales(losses, scale_reduction):
     if scale_reduction not in SCALE_REDUCTIONS:
-        raise ValueError(f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}")
+        raise ValueError(
+            f"scale_reduction must be one of {SCALE_REDUCTIONS}, got {scale_reduction!r}"
+        )
     total = sum(losses)
     return total / len(losses) if scale_reduction == "mean" else total
 
@@ -41,7 +43,9 @@ def _adversarial_term(prediction, target_is_real, for_discriminator, gan_mode):
     raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
 
 
-def discriminator_adversarial_loss(real_outputs, fake_outputs, gan_mode="hinge", scale_reduction="mean"):
+def discriminator_adversarial_loss(
+    real_outputs, fake_outputs, gan_mode="hinge", scale_reduction="mean"
+):
     """The discriminator's adversarial loss on real and on generated inputs.
 
     Per scale: `lsgan` `mean((real - 1)^2)`, `mean(fake^2)`; `hinge` `mean(relu(1 - real))`,
@@ -106,7 +110,9 @@ def mode_seeking_loss(images_1, images_2, z_1, z_2, epsilon=1e-5):
         images_1, images_2: images generated from the latents `z_1`, `z_2`.
     Returns a float32 scalar.
     """
-    image_distance = ops.mean(ops.abs(ops.cast(images_2, "float32") - ops.cast(images_1, "float32")))
+    image_distance = ops.mean(
+        ops.abs(ops.cast(images_2, "float32") - ops.cast(images_1, "float32"))
+    )
     latent_distance = ops.mean(ops.abs(ops.cast(z_2, "float32") - ops.cast(z_1, "float32")))
     return 1.0 / (image_distance / latent_distance + epsilon)
 
@@ -128,7 +134,9 @@ def vgg_preprocess(images, preprocessing="caffe"):
     if preprocessing == "caffe":
         return (ops.flip(x, axis=-1) + 1.0) * 127.5 - ops.convert_to_tensor(_CAFFE_MEAN_BGR)
     if preprocessing == "torch":
-        return ((x + 1.0) / 2.0 - ops.convert_to_tensor(_IMAGENET_MEAN)) / ops.convert_to_tensor(_IMAGENET_STD)
+        return ((x + 1.0) / 2.0 - ops.convert_to_tensor(_IMAGENET_MEAN)) / ops.convert_to_tensor(
+            _IMAGENET_STD
+        )
     return x
 
 
@@ -158,15 +166,21 @@ class VGGPerceptualLoss:
 
     def __init__(self, weights="imagenet", preprocessing="caffe"):
         if preprocessing not in VGG_PREPROCESSING:
-            raise ValueError(f"preprocessing must be one of {VGG_PREPROCESSING}, got {preprocessing!r}")
+            raise ValueError(
+                f"preprocessing must be one of {VGG_PREPROCESSING}, got {preprocessing!r}"
+            )
         self.preprocessing = preprocessing
         policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy("float32")
         try:
-            vgg = keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+            vgg = keras.applications.VGG19(
+                include_top=False, weights=weights, input_shape=(None, None, 3)
+            )
         finally:
             keras.config.set_dtype_policy(policy)
-        self.vgg = keras.Model(vgg.input, [vgg.get_layer(name).output for name in self.LAYERS], name="vgg19_features")
+        self.vgg = keras.Model(
+            vgg.input, [vgg.get_layer(name).output for name in self.LAYERS], name="vgg19_features"
+        )
         self.vgg.trainable = False
 
     def features(self, images):

@@ -18,7 +18,9 @@ def test_load_state_dict_from_npz_with_prefix(tmp_path):
 
 
 def test_load_state_dict_flattens_nested_checkpoints():
-    state = common.load_state_dict({"a": {"x.weight": [1.0]}, "b": {"x.weight": [2.0]}}, prefix="b/")
+    state = common.load_state_dict(
+        {"a": {"x.weight": [1.0]}, "b": {"x.weight": [2.0]}}, prefix="b/"
+    )
     np.testing.assert_array_equal(state["x.weight"], [2.0])
 
 
@@ -62,4 +64,6 @@ def test_weight_mapper_dense_and_norms():
 
 def test_spectral_v_reorders_flattening():
     v = np.arange(2 * 3 * 3)
-    np.testing.assert_array_equal(common.spectral_v(v, 3, 2), np.transpose(v.reshape(2, 3, 3), (1, 2, 0)).ravel())
+    np.testing.assert_array_equal(
+        common.spectral_v(v, 3, 2), np.transpose(v.reshape(2, 3, 3), (1, 2, 0)).ravel()
+    )

@@ -11,7 +11,8 @@ rng = np.random.default_rng(5)
 def _outputs(scales=((2, 9, 9), (2, 5, 5)), channels=(4, 8), dtype="float32"):
     """A fake multi-scale discriminator output: per scale, features then a 1-channel prediction."""
     return [
-        [rng.normal(size=(*shape, c)).astype(dtype) for c in channels] + [rng.normal(size=(*shape, 1)).astype(dtype)]
+        [rng.normal(size=(*shape, c)).astype(dtype) for c in channels]
+        + [rng.normal(size=(*shape, 1)).astype(dtype)]
         for shape in scales
     ]
 
@@ -23,29 +24,54 @@ def _softplus(x):
 @pytest.mark.parametrize(
     "gan_mode, real_term, fake_term, generator_term",
     [
-        ("lsgan", lambda p: ((p - 1) ** 2).mean(), lambda p: (p**2).mean(), lambda p: ((p - 1) ** 2).mean()),
-        ("hinge", lambda p: np.maximum(1 - p, 0).mean(), lambda p: np.maximum(1 + p, 0).mean(), lambda p: -p.mean()),
-        ("nsgan", lambda p: _softplus(-p).mean(), lambda p: _softplus(p).mean(), lambda p: _softplus(-p).mean()),
+        (
+            "lsgan",
+            lambda p: ((p - 1) ** 2).mean(),
+            lambda p: (p**2).mean(),
+            lambda p: ((p - 1) ** 2).mean(),
+        ),
+        (
+            "hinge",
+            lambda p: np.maximum(1 - p, 0).mean(),
+            lambda p: np.maximum(1 + p, 0).mean(),
+            lambda p: -p.mean(),
+        ),
+        (
+            "nsgan",
+            lambda p: _softplus(-p).mean(),
+            lambda p: _softplus(p).mean(),
+            lambda p: _softplus(-p).mean(),
+        ),
     ],
 )
 @pytest.mark.parametrize("scale_reduction", ["mean", "sum"])
 def test_adversarial_losses(gan_mode, real_term, fake_term, generator_term, scale_reduction):
     real, fake = _outputs(), _outputs(dtype="float16")
     reduce = np.mean if scale_reduction == "mean" else np.sum
-    real_loss, fake_loss = losses.discriminator_adversarial_loss(real, fake, gan_mode, scale_reduction)
+    real_loss, fake_loss = losses.discriminator_adversarial_loss(
+        real, fake, gan_mode, scale_reduction
+    )
     generator_loss = losses.generator_adversarial_loss(fake, gan_mode, scale_reduction)
     fake32 = [np.float32(f[-1]) for f in fake]
     np.testing.assert_allclose(real_loss, reduce([real_term(r[-1]) for r in real]), rtol=1e-5)
     np.testing.assert_allclose(fake_loss, reduce([fake_term(f) for f in fake32]), rtol=1e-5)
-    np.testing.assert_allclose(generator_loss, reduce([generator_term(f) for f in fake32]), rtol=1e-5)
+    np.testing.assert_allclose(
+        generator_loss, reduce([generator_term(f) for f in fake32]), rtol=1e-5
+    )
     assert generator_loss.dtype == "float32"
 
 
 def test_adversarial_loss_accepts_per_scale_predictions():
     predictions = [rng.normal(size=(2, 4, 4, 1)).astype("float32") for _ in range(2)]
     expected = sum(((p - 1) ** 2).mean() for p in predictions)
-    np.testing.assert_allclose(losses.generator_adversarial_loss(predictions, "lsgan", "sum"), expected, rtol=1e-6)
-    np.testing.assert_allclose(losses.generator_adversarial_loss(predictions[0], "lsgan"), ((predictions[0] - 1) ** 2).mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.generator_adversarial_loss(predictions, "lsgan", "sum"), expected, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        losses.generator_adversarial_loss(predictions[0], "lsgan"),
+        ((predictions[0] - 1) ** 2).mean(),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("weighting", ["spade", "pix2pixhd"])
@@ -55,7 +81,9 @@ def test_feature_matching_loss(weighting):
     for r, f in zip(real, fake):
         weight = 1 / len(fake) * (4 / (len(f) - 1) if weighting == "pix2pixhd" else 1)
         expected += sum(weight * np.abs(a - b).mean() for a, b in zip(r[:-1], f[:-1]))
-    np.testing.assert_allclose(losses.feature_matching_loss(real, fake, weighting), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.feature_matching_loss(real, fake, weighting), expected, rtol=1e-5
+    )
 
 
 def test_feature_matching_takes_real_features_as_constants():
@@ -69,17 +97,25 @@ def test_feature_matching_takes_real_features_as_constants():
 
 
 def test_kl_divergence_sums_over_batch_and_dimensions():
-    mu, logvar = rng.normal(size=(3, 16)).astype("float32"), rng.normal(size=(3, 16)).astype("float32")
+    mu, logvar = rng.normal(size=(3, 16)).astype("float32"), rng.normal(size=(3, 16)).astype(
+        "float32"
+    )
     expected = -0.5 * np.sum(1 + logvar - mu**2 - np.exp(logvar))
     np.testing.assert_allclose(losses.kl_divergence_loss(mu, logvar), expected, rtol=1e-5)
 
 
 def test_latent_regression_and_mode_seeking():
     z1, z2 = rng.normal(size=(2, 8)).astype("float32"), rng.normal(size=(2, 8)).astype("float32")
-    g1, g2 = rng.normal(size=(2, 8, 8, 3)).astype("float32"), rng.normal(size=(2, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(losses.latent_regression_loss(z1, z2), np.abs(z2 - z1).mean(), rtol=1e-6)
+    g1, g2 = rng.normal(size=(2, 8, 8, 3)).astype("float32"), rng.normal(size=(2, 8, 8, 3)).astype(
+        "float32"
+    )
+    np.testing.assert_allclose(
+        losses.latent_regression_loss(z1, z2), np.abs(z2 - z1).mean(), rtol=1e-6
+    )
     ratio = np.abs(g2 - g1).mean() / np.abs(z2 - z1).mean()
-    np.testing.assert_allclose(losses.mode_seeking_loss(g1, g2, z1, z2), 1 / (ratio + 1e-5), rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.mode_seeking_loss(g1, g2, z1, z2), 1 / (ratio + 1e-5), rtol=1e-5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +129,10 @@ def test_vgg_loss_weights_l1_distances_of_relu_x_1(vgg_loss):
     inputs = keras.applications.vgg19.preprocess_input((np.concatenate([fake, real]) + 1) * 127.5)
     features = [np.asarray(f) for f in vgg_loss.vgg(inputs)]
     assert [f.shape[1] for f in features] == [32, 16, 8, 4, 2]
-    expected = sum(w * np.abs(f[:2] - f[2:]).mean() for w, f in zip([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1], features))
+    expected = sum(
+        w * np.abs(f[:2] - f[2:]).mean()
+        for w, f in zip([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1], features)
+    )
     np.testing.assert_allclose(vgg_loss(real, fake), expected, rtol=1e-4)
     np.testing.assert_allclose(vgg_loss(real, real), 0.0, atol=1e-6)
 
@@ -101,10 +140,14 @@ def test_vgg_loss_weights_l1_distances_of_relu_x_1(vgg_loss):
 def test_vgg_preprocessing_options():
     images = np.array([[[[-1.0, 0.0, 1.0]]]], "float32")
     np.testing.assert_allclose(
-        losses.vgg_preprocess(images), keras.applications.vgg19.preprocess_input((images + 1) * 127.5), rtol=1e-5
+        losses.vgg_preprocess(images),
+        keras.applications.vgg19.preprocess_input((images + 1) * 127.5),
+        rtol=1e-5,
     )
     np.testing.assert_allclose(
-        losses.vgg_preprocess(images, "torch"), [[[[-0.485 / 0.229, (0.5 - 0.456) / 0.224, 0.594 / 0.225]]]], rtol=1e-5
+        losses.vgg_preprocess(images, "torch"),
+        [[[[-0.485 / 0.229, (0.5 - 0.456) / 0.224, 0.594 / 0.225]]]],
+        rtol=1e-5,
     )
     np.testing.assert_array_equal(losses.vgg_preprocess(images, "none"), images)
 

@@ -1,10 +1,10 @@
 """Shared test helpers (keras-hub style): every layer and model is checked the same way.
 
-    from tests.testing import run_layer_test
+from tests.testing import run_layer_test
 
-    def test_my_layer():
-        run_layer_test(MyLayer, {"filters": 8}, np.zeros((2, 16, 16, 4), "float32"),
-                       expected_output_shape=(2, 16, 16, 8))
+def test_my_layer():
+    run_layer_test(MyLayer, {"filters": 8}, np.zeros((2, 16, 16, 4), "float32"),
+                   expected_output_shape=(2, 16, 16, 8))
 """
 
 import inspect
@@ -28,7 +28,11 @@ def assert_all_close(actual, expected, atol=1e-6, rtol=1e-6, what="outputs"):
     assert len(actual) == len(expected), f"{what}: {len(actual)} leaves vs {len(expected)}"
     for i, (a, e) in enumerate(zip(actual, expected)):
         np.testing.assert_allclose(
-            np.asarray(a, "float32"), np.asarray(e, "float32"), atol=atol, rtol=rtol, err_msg=f"{what}, leaf {i}"
+            np.asarray(a, "float32"),
+            np.asarray(e, "float32"),
+            atol=atol,
+            rtol=rtol,
+            err_msg=f"{what}, leaf {i}",
         )
 
 
@@ -54,7 +58,9 @@ def _tensor_specs(input_data):
 
     def spec(x):
         shape = tuple(x.shape)
-        return tf.TensorSpec((None,) * (len(shape) - 1) + shape[-1:], dtype=keras.backend.standardize_dtype(x.dtype))
+        return tf.TensorSpec(
+            (None,) * (len(shape) - 1) + shape[-1:], dtype=keras.backend.standardize_dtype(x.dtype)
+        )
 
     return keras.tree.map_structure(spec, input_data)
 
@@ -72,7 +78,11 @@ def check_config_matches_constructor(layer):
     if init.__module__.startswith("keras."):
         return
     params = inspect.signature(init).parameters
-    args = {name for name, p in params.items() if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    args = {
+        name
+        for name, p in params.items()
+        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
     keys = set(layer.get_config()) - BASE_CONFIG_KEYS
     assert keys == args, f"get_config keys {sorted(keys)} != constructor args {sorted(args)}"
 
@@ -137,16 +147,24 @@ def run_layer_test(
     if expected_num_non_trainable_weights is not None:
         assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
 
-    scale = max([1.0] + [float(np.abs(out).max()) for out in keras.tree.flatten(outputs) if out.size])
+    scale = max(
+        [1.0] + [float(np.abs(out).max()) for out in keras.tree.flatten(outputs) if out.size]
+    )
     config = layer.get_config()
     check_config_matches_constructor(layer)
     json.dumps(config)
-    assert_all_close(_rebuilt(layer, layer_cls.from_config(config), input_data, call_kwargs), outputs, what="from_config")
+    assert_all_close(
+        _rebuilt(layer, layer_cls.from_config(config), input_data, call_kwargs),
+        outputs,
+        what="from_config",
+    )
 
     serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
     restored = keras.saving.deserialize_keras_object(serialized)
     assert type(restored) is layer_cls
-    assert_all_close(_rebuilt(layer, restored, input_data, call_kwargs), outputs, what="deserialized")
+    assert_all_close(
+        _rebuilt(layer, restored, input_data, call_kwargs), outputs, what="deserialized"
+    )
 
     if run_mixed_precision_check:
         previous = keras.config.dtype_policy()
@@ -166,12 +184,16 @@ def run_layer_test(
 
     if run_jit_compile_check:
         jitted = tf.function(lambda inputs: layer(inputs, **call_kwargs), jit_compile=True)
-        assert_all_close(jitted(input_data), outputs, atol=1e-5 * scale, rtol=1e-5, what="jit_compile")
+        assert_all_close(
+            jitted(input_data), outputs, atol=1e-5 * scale, rtol=1e-5, what="jit_compile"
+        )
     if run_dynamic_shape_check:
         traced = tf.function(
             lambda inputs: layer(inputs, **call_kwargs), input_signature=[_tensor_specs(input_data)]
         )
-        assert_all_close(traced(input_data), outputs, atol=1e-5 * scale, rtol=1e-5, what="dynamic shapes")
+        assert_all_close(
+            traced(input_data), outputs, atol=1e-5 * scale, rtol=1e-5, what="dynamic shapes"
+        )
     return layer, outputs
 
 
@@ -182,7 +204,9 @@ def run_model_saving_test(model, input_data, tmp_path, call_kwargs=None):
     path = str(tmp_path / "model.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    assert_all_close(restored(input_data, **call_kwargs), expected, atol=1e-6, what="reloaded model")
+    assert_all_close(
+        restored(input_data, **call_kwargs), expected, atol=1e-6, what="reloaded model"
+    )
     return restored
 
 

@@ -27,7 +27,8 @@ def conv_kernel(weight):
 
 
 def conv_transpose_kernel(weight):
-    """`nn.ConvTranspose2d.weight` (in, out, kh, kw) -> `Conv2DTranspose.kernel` (kh, kw, out, in)."""
+    """`nn.ConvTranspose2d.weight` (in, out, kh, kw) -> `Conv2DTranspose.kernel` (kh, kw, out,
+    in)."""
     return np.transpose(weight, (2, 3, 1, 0))
 
 
@@ -37,7 +38,8 @@ def dense_kernel(weight):
 
 
 def spectral_v(weight_v, kernel_size, in_channels):
-    """`weight_v`, flattened from PyTorch's (in, kh, kw), -> `Conv2D.v`, flattened from (kh, kw, in)."""
+    """`weight_v`, flattened from PyTorch's (in, kh, kw) -> `Conv2D.v`, flattened from (kh, kw,
+    in)."""
     v = np.reshape(weight_v, (in_channels, kernel_size, kernel_size))
     return np.reshape(np.transpose(v, (1, 2, 0)), (-1,))
 
@@ -94,7 +96,11 @@ def load_state_dict(source, prefix=""):
         else:
             raise ValueError(f"{path}: expected a .pth, .pt or .npz file")
     flat = _flatten(entries)
-    return {key[len(prefix) :]: _to_numpy(value) for key, value in flat.items() if key.startswith(prefix)}
+    return {
+        key[len(prefix) :]: _to_numpy(value)
+        for key, value in flat.items()
+        if key.startswith(prefix)
+    }
 
 
 class WeightMapper:
@@ -114,7 +120,7 @@ class WeightMapper:
         self.mismatched = []
 
     def assign(self, variable, key, convert=None):
-        """`variable.assign(convert(state_dict[key]))`, recording a missing key or a shape mismatch."""
+        """`variable.assign(convert(state_dict[key]))`; records a missing key or shape mismatch."""
         if key not in self.state_dict:
             self.missing.append(f"{key} (for {variable.path}, shape {tuple(variable.shape)})")
             return
@@ -146,7 +152,11 @@ class WeightMapper:
             self.assign(layer.kernel, f"{prefix}.weight_orig", conv_kernel)
             self.assign(layer.u, f"{prefix}.weight_u")
             in_channels = layer.kernel.shape[2]
-            self.assign(layer.v, f"{prefix}.weight_v", lambda v: spectral_v(v, layer.kernel_size, in_channels))
+            self.assign(
+                layer.v,
+                f"{prefix}.weight_v",
+                lambda v: spectral_v(v, layer.kernel_size, in_channels),
+            )
         else:
             self.assign(layer.kernel, f"{prefix}.weight", conv_kernel)
         if layer.use_bias:
@@ -182,7 +192,9 @@ class WeightMapper:
     def finish(self):
         """Raises a `ValueError` naming every missing key, unexpected key and shape mismatch."""
         unexpected = sorted(
-            key for key in set(self.state_dict) - self.used if not key.endswith(self.ignore_suffixes)
+            key
+            for key in set(self.state_dict) - self.used
+            if not key.endswith(self.ignore_suffixes)
         )
         problems = [
             (title, items)
@@ -194,7 +206,9 @@ class WeightMapper:
             if items
         ]
         if problems:
-            lines = [f"{title} ({len(items)}):\n  " + "\n  ".join(items) for title, items in problems]
+            lines = [
+                f"{title} ({len(items)}):\n  " + "\n  ".join(items) for title, items in problems
+            ]
             raise ValueError("The state dict does not match the Keras model.\n" + "\n".join(lines))
 
 
@@ -202,7 +216,9 @@ def _mapper_for(model, source, prefix, first_conv_key):
     """Reads the state dict and builds `model` for the input channels its first conv takes."""
     state_dict = load_state_dict(source, prefix)
     if not model.built:
-        weight = state_dict.get(f"{first_conv_key}.weight", state_dict.get(f"{first_conv_key}.weight_orig"))
+        weight = state_dict.get(
+            f"{first_conv_key}.weight", state_dict.get(f"{first_conv_key}.weight_orig")
+        )
         if weight is None:
             raise ValueError(f"missing keys: {first_conv_key}.weight (the first convolution)")
         model.build((None, None, None, weight.shape[1]))

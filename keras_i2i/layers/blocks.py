@@ -9,7 +9,12 @@ import keras
 from keras import ops
 
 from keras_i2i.layers.conv import Conv2D, Conv2DTranspose
-from keras_i2i.layers.normalization import AdaptiveInstanceNorm, BatchNorm, InstanceNormalization, LayerNorm
+from keras_i2i.layers.normalization import (
+    AdaptiveInstanceNorm,
+    BatchNorm,
+    InstanceNormalization,
+    LayerNorm,
+)
 
 NORMS = ("none", "instance", "batch", "layer", "adain")
 ACTIVATIONS = {
@@ -49,8 +54,8 @@ class ConvBlock(keras.layers.Layer):
         output_padding: `Conv2DTranspose`'s `output_padding`.
         kernel_initializer: Keras initializer of the convolution.
 
-    Sub-layers: `conv` and, unless `norm="none"`, `norm`. A `training` argument given to the
-    call reaches them (spectral-norm power iteration, batch statistics).
+    Sub-layers: `conv` and, unless `norm="none"`, `norm_layer` (named "norm"). A `training`
+    argument given to the call reaches them (spectral-norm power iteration, batch statistics).
     """
 
     def __init__(
@@ -119,7 +124,9 @@ class ConvBlock(keras.layers.Layer):
         return ACTIVATIONS[self.activation](y)
 
     def compute_output_shape(self, input_shape):
-        return self.conv.compute_output_shape(input_shape[0] if self.norm == "adain" else input_shape)
+        return self.conv.compute_output_shape(
+            input_shape[0] if self.norm == "adain" else input_shape
+        )
 
     def get_config(self):
         return {
@@ -141,7 +148,8 @@ class ConvBlock(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class ResidualBlock(keras.layers.Layer):
-    """`x + norm(conv(pad(act(norm(conv(pad(x)))))))`: pix2pixHD's `ResnetBlock`, MUNIT's `ResBlock`.
+    """`x + norm(conv(pad(act(norm(conv(pad(x)))))))`: pix2pixHD's `ResnetBlock`, MUNIT's
+    `ResBlock`.
 
     Input (B, H, W, C) -> (B, H, W, C); both convolutions keep C channels (kernel k, padding
     k // 2). With `norm="adain"` the input is `[x, adain_params]`, `adain_params` (B, 4C):

@@ -87,10 +87,15 @@ class _Convolution(keras.layers.Layer):
 
     def _add_kernel_and_bias(self, kernel_shape, autocast=True):
         self.kernel = self.add_weight(
-            name="kernel", shape=kernel_shape, initializer=self.kernel_initializer, autocast=autocast
+            name="kernel",
+            shape=kernel_shape,
+            initializer=self.kernel_initializer,
+            autocast=autocast,
         )
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            self.bias = self.add_weight(
+                name="bias", shape=(self.filters,), initializer=self.bias_initializer
+            )
 
     def _spatial_output_shape(self, input_shape, size):
         b, h, w, _ = input_shape
@@ -152,7 +157,16 @@ class Conv2D(_Convolution):
         bias_initializer="zeros",
         **kwargs,
     ):
-        super().__init__(filters, kernel_size, strides, padding, use_bias, kernel_initializer, bias_initializer, **kwargs)
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            **kwargs,
+        )
         if pad_type not in PAD_TYPES:
             raise ValueError(f"pad_type must be one of {PAD_TYPES}, got {pad_type!r}")
         if strides > 1 and dilation_rate > 1:
@@ -164,7 +178,9 @@ class Conv2D(_Convolution):
     def build(self, input_shape):
         in_channels = input_shape[-1]
         k = self.kernel_size
-        self._add_kernel_and_bias((k, k, in_channels, self.filters), autocast=not self.spectral_norm)
+        self._add_kernel_and_bias(
+            (k, k, in_channels, self.filters), autocast=not self.spectral_norm
+        )
         if self.spectral_norm:
             sn_weight = dict(initializer=_unit_normal, trainable=False, autocast=False)
             self.u = self.add_weight(name="u", shape=(self.filters,), **sn_weight)
@@ -190,14 +206,18 @@ class Conv2D(_Convolution):
             kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
         else:
             kernel = self.kernel
-        y = ops.conv(x, kernel, strides=self.strides, padding="valid", dilation_rate=self.dilation_rate)
+        y = ops.conv(
+            x, kernel, strides=self.strides, padding="valid", dilation_rate=self.dilation_rate
+        )
         if self.use_bias:
             y = y + self.bias
         return y
 
     def compute_output_shape(self, input_shape):
         span = self.dilation_rate * (self.kernel_size - 1) + 1
-        return self._spatial_output_shape(input_shape, lambda n: (n + 2 * self.padding - span) // self.strides + 1)
+        return self._spatial_output_shape(
+            input_shape, lambda n: (n + 2 * self.padding - span) // self.strides + 1
+        )
 
     def get_config(self):
         return {
@@ -234,9 +254,20 @@ class Conv2DTranspose(_Convolution):
         bias_initializer="zeros",
         **kwargs,
     ):
-        super().__init__(filters, kernel_size, strides, padding, use_bias, kernel_initializer, bias_initializer, **kwargs)
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            **kwargs,
+        )
         if output_padding >= strides:
-            raise ValueError(f"output_padding ({output_padding}) must be smaller than strides ({strides})")
+            raise ValueError(
+                f"output_padding ({output_padding}) must be smaller than strides ({strides})"
+            )
         self.output_padding = output_padding
 
     def build(self, input_shape):
@@ -257,7 +288,9 @@ class Conv2DTranspose(_Convolution):
 
     def compute_output_shape(self, input_shape):
         def size(n):
-            return (n - 1) * self.strides - 2 * self.padding + self.kernel_size + self.output_padding
+            return (
+                (n - 1) * self.strides - 2 * self.padding + self.kernel_size + self.output_padding
+            )
 
         return self._spatial_output_shape(input_shape, size)
 

@@ -37,8 +37,12 @@ class InstanceNormalization(keras.layers.Layer):
     def build(self, input_shape):
         if self.affine:
             channels = (input_shape[-1],)
-            self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones", autocast=False)
-            self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros", autocast=False)
+            self.gamma = self.add_weight(
+                name="gamma", shape=channels, initializer="ones", autocast=False
+            )
+            self.beta = self.add_weight(
+                name="beta", shape=channels, initializer="zeros", autocast=False
+            )
 
     def call(self, inputs):
         y = instance_normalize(inputs, self.epsilon)
@@ -66,9 +70,14 @@ class LayerNorm(keras.layers.Layer):
     def build(self, input_shape):
         channels = (input_shape[-1],)
         self.gamma = self.add_weight(
-            name="gamma", shape=channels, initializer=keras.initializers.RandomUniform(0.0, 1.0), autocast=False
+            name="gamma",
+            shape=channels,
+            initializer=keras.initializers.RandomUniform(0.0, 1.0),
+            autocast=False,
         )
-        self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros", autocast=False)
+        self.beta = self.add_weight(
+            name="beta", shape=channels, initializer="zeros", autocast=False
+        )
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
@@ -108,8 +117,12 @@ class BatchNorm(keras.layers.Layer):
     def build(self, input_shape):
         channels = (input_shape[-1],)
         if self.affine:
-            self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones", autocast=False)
-            self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros", autocast=False)
+            self.gamma = self.add_weight(
+                name="gamma", shape=channels, initializer="ones", autocast=False
+            )
+            self.beta = self.add_weight(
+                name="beta", shape=channels, initializer="zeros", autocast=False
+            )
         moving = dict(shape=channels, trainable=False, autocast=False)
         self.moving_mean = self.add_weight(name="moving_mean", initializer="zeros", **moving)
         self.moving_variance = self.add_weight(name="moving_variance", initializer="ones", **moving)
@@ -190,7 +203,11 @@ class AdaptiveInstanceNorm(keras.layers.Layer):
         return ops.cast(instance_normalize(x, self.epsilon) * scale + bias, self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "project_style": self.project_style}
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "project_style": self.project_style,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
@@ -220,7 +237,9 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if param_free_norm not in ("instance", "batch"):
-            raise ValueError(f"param_free_norm must be 'instance' or 'batch', got {param_free_norm!r}")
+            raise ValueError(
+                f"param_free_norm must be 'instance' or 'batch', got {param_free_norm!r}"
+            )
         self.param_free_norm = param_free_norm
         self.synchronized = synchronized
         self.hidden_channels = hidden_channels
@@ -234,10 +253,17 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
         channels = x_shape[-1]
         common = dict(dtype=self.dtype_policy)
         if self.param_free_norm == "instance":
-            self.normalization = InstanceNormalization(self.epsilon, name="param_free_norm", **common)
+            self.normalization = InstanceNormalization(
+                self.epsilon, name="param_free_norm", **common
+            )
         else:
             self.normalization = BatchNorm(
-                self.epsilon, self.momentum, affine=False, synchronized=self.synchronized, name="param_free_norm", **common
+                self.epsilon,
+                self.momentum,
+                affine=False,
+                synchronized=self.synchronized,
+                name="param_free_norm",
+                **common,
             )
         conv = dict(
             kernel_size=self.kernel_size,

@@ -38,7 +38,10 @@ class AvgPool2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
-        h, w = (None if n is None else (n + 2 * self.padding - self.pool_size) // self.strides + 1 for n in (h, w))
+        h, w = (
+            None if n is None else (n + 2 * self.padding - self.pool_size) // self.strides + 1
+            for n in (h, w)
+        )
         return (b, h, w, c)
 
     def get_config(self):

@@ -4,7 +4,7 @@ from keras import ops
 
 
 def _source_indices(in_size, out_size):
-    """PyTorch's nearest index: `min(floor(dst * float32(in / out)), in - 1)`, in float32 like its kernel."""
+    """PyTorch's nearest index `min(floor(dst * (in / out)), in - 1)` (float32, like its kernel)."""
     scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
     index = ops.floor(ops.cast(ops.arange(out_size), "float32") * scale)
     return ops.minimum(ops.cast(index, "int32"), in_size - 1)

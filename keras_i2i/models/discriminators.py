@@ -46,7 +46,8 @@ class _MultiscalePatchDiscriminator(keras.Model):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
-    """pix2pixHD's and SPADE's multi-scale PatchGAN (`MultiscaleDiscriminator` + `NLayerDiscriminator`).
+    """pix2pixHD's and SPADE's multi-scale PatchGAN (their `MultiscaleDiscriminator` of
+    `NLayerDiscriminator`s).
 
     Per scale, with 4 x 4 kernels and zero padding 2 (`ceil((4 - 1) / 2)`), LeakyReLU 0.2:
     a stride-2 convolution to `ndf` channels without norm; `n_layers - 1` normalized
@@ -89,7 +90,9 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
         self.spectral_norm = norm.startswith("spectral")
         self.block_norm = norm.removeprefix("spectral") or "none"
         if self.block_norm not in ("none", "instance", "batch"):
-            raise ValueError(f"norm must be none/instance/batch, optionally spectral-prefixed; got {norm!r}")
+            raise ValueError(
+                f"norm must be none/instance/batch, optionally spectral-prefixed; got {norm!r}"
+            )
         self.num_D = num_D
         self.n_layers = n_layers
         self.ndf = ndf
@@ -104,7 +107,11 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
         )
-        blocks = [ConvBlock(self.ndf, strides=2, activation="lrelu", name=f"scale{scale}_layer0", **common)]
+        blocks = [
+            ConvBlock(
+                self.ndf, strides=2, activation="lrelu", name=f"scale{scale}_layer0", **common
+            )
+        ]
         filters = self.ndf
         for n in range(1, self.n_layers):
             filters = min(filters * 2, self.max_filters)
@@ -120,7 +127,9 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
                     **common,
                 )
             )
-        blocks.append(ConvBlock(1, activation="none", name=f"scale{scale}_layer{self.n_layers}", **common))
+        blocks.append(
+            ConvBlock(1, activation="none", name=f"scale{scale}_layer{self.n_layers}", **common)
+        )
         return blocks
 
     def call(self, inputs):
@@ -197,7 +206,15 @@ class MsImageDiscriminator(_MultiscalePatchDiscriminator):
                     **common,
                 )
             )
-        blocks.append(ConvBlock(1, kernel_size=1, activation="none", name=f"scale{scale}_layer{self.n_layer}", **common))
+        blocks.append(
+            ConvBlock(
+                1,
+                kernel_size=1,
+                activation="none",
+                name=f"scale{scale}_layer{self.n_layer}",
+                **common,
+            )
+        )
         return blocks
 
     def call(self, inputs):

@@ -6,7 +6,9 @@ NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge
 
 
 def pad(x, padding, pad_type="zeros"):
-    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), mode=NUMPY_PAD_MODES[pad_type])
+    return np.pad(
+        x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), mode=NUMPY_PAD_MODES[pad_type]
+    )
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, pad_type="zeros", dilation=1):
@@ -33,10 +35,19 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     k = weight.shape[2]
     out_h = (h - 1) * stride - 2 * padding + k + output_padding
     out_w = (w - 1) * stride - 2 * padding + k + output_padding
-    full = np.zeros((b, max((h - 1) * stride + k, padding + out_h), max((w - 1) * stride + k, padding + out_w), weight.shape[1]))
+    full = np.zeros(
+        (
+            b,
+            max((h - 1) * stride + k, padding + out_h),
+            max((w - 1) * stride + k, padding + out_w),
+            weight.shape[1],
+        )
+    )
     for i in range(k):
         for j in range(k):
-            full[:, i : i + stride * (h - 1) + 1 : stride, j : j + stride * (w - 1) + 1 : stride] += x @ weight[:, :, i, j]
+            full[
+                :, i : i + stride * (h - 1) + 1 : stride, j : j + stride * (w - 1) + 1 : stride
+            ] += (x @ weight[:, :, i, j])
     y = full[:, padding : padding + out_h, padding : padding + out_w]
     return y if bias is None else y + bias
 

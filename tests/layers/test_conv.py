@@ -34,11 +34,20 @@ def test_pad2d_matches_numpy(pad_type):
         (7, 1, 3, "reflect", 1, True),
     ],
 )
-def test_conv2d_matches_pytorch_semantics(kernel_size, strides, padding, pad_type, dilation_rate, use_bias):
+def test_conv2d_matches_pytorch_semantics(
+    kernel_size, strides, padding, pad_type, dilation_rate, use_bias
+):
     x = rng.normal(size=(2, 11, 10, 5)).astype("float32")
     weight = rng.normal(size=(6, 5, kernel_size, kernel_size)).astype("float32")
     bias = rng.normal(size=(6,)).astype("float32") if use_bias else None
-    layer = _loaded_conv(weight, bias, strides=strides, padding=padding, pad_type=pad_type, dilation_rate=dilation_rate)
+    layer = _loaded_conv(
+        weight,
+        bias,
+        strides=strides,
+        padding=padding,
+        pad_type=pad_type,
+        dilation_rate=dilation_rate,
+    )
     expected = numpy_ops.conv2d(x, weight, bias, strides, padding, pad_type, dilation_rate)
     np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
 
@@ -85,7 +94,9 @@ def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, paddin
     x = rng.normal(size=(2, 5, 7, 4)).astype("float32")
     weight = rng.normal(size=(4, 6, kernel_size, kernel_size)).astype("float32")
     bias = rng.normal(size=(6,)).astype("float32")
-    layer = Conv2DTranspose(6, kernel_size, strides=strides, padding=padding, output_padding=output_padding)
+    layer = Conv2DTranspose(
+        6, kernel_size, strides=strides, padding=padding, output_padding=output_padding
+    )
     layer.build(x.shape)
     layer.kernel.assign(conv_transpose_kernel(weight))
     layer.bias.assign(bias)
@@ -95,7 +106,9 @@ def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, paddin
 
 def test_conv2d_layer_contract():
     x = rng.normal(size=(2, 16, 16, 8)).astype("float32")
-    init = dict(filters=8, kernel_size=4, strides=2, padding=2, pad_type="reflect", spectral_norm=True)
+    init = dict(
+        filters=8, kernel_size=4, strides=2, padding=2, pad_type="reflect", spectral_norm=True
+    )
     run_layer_test(
         Conv2D,
         init,
@@ -114,7 +127,9 @@ def test_conv2d_transpose_layer_contract():
 
 def test_reflection_padding_layer_contract():
     x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
-    _, out = run_layer_test(ReflectionPadding2D, {"padding": 3}, x, expected_output_shape=(2, 14, 14, 3))
+    _, out = run_layer_test(
+        ReflectionPadding2D, {"padding": 3}, x, expected_output_shape=(2, 14, 14, 3)
+    )
     np.testing.assert_array_equal(out, numpy_ops.pad(x, 3, "reflect"))
 
 

@@ -35,7 +35,9 @@ def test_instance_wise_avg_pool_matches_the_reference_loop():
     features = rng.normal(size=(2, 12, 16, 8)).astype("float32")
     instance = rng.choice([0, 7, 26001, 26002, 33000], size=(2, 12, 16, 1)).astype("int32")
     instance[1] = np.where(instance[1] == 7, 123456789, instance[1])
-    _, out = run_layer_test(InstanceWiseAvgPool, {}, [features, instance], expected_output_shape=features.shape)
+    _, out = run_layer_test(
+        InstanceWiseAvgPool, {}, [features, instance], expected_output_shape=features.shape
+    )
     np.testing.assert_allclose(out, _instance_means(features, instance), atol=1e-5)
 
 

@@ -28,14 +28,20 @@ def test_instance_normalization_matches_numpy():
     layer.beta.assign(beta)
     np.testing.assert_allclose(layer(x), numpy_ops.instance_norm(x) * gamma + beta, atol=1e-4)
     _, out = run_layer_test(
-        InstanceNormalization, {}, x, expected_output_shape=x.shape, expected_num_trainable_weights=0
+        InstanceNormalization,
+        {},
+        x,
+        expected_output_shape=x.shape,
+        expected_num_trainable_weights=0,
     )
     np.testing.assert_allclose(out, numpy_ops.instance_norm(x), atol=1e-4)
 
 
 def test_layer_norm_uses_unbiased_std_plus_eps():
     x = _x()
-    layer, out = run_layer_test(LayerNorm, {}, x, expected_output_shape=x.shape, expected_num_trainable_weights=2)
+    layer, out = run_layer_test(
+        LayerNorm, {}, x, expected_output_shape=x.shape, expected_num_trainable_weights=2
+    )
     flat = x.reshape(2, -1).astype("float64")
     mean = flat.mean(1)[:, None, None, None]
     std = flat.std(1, ddof=1)[:, None, None, None]
@@ -54,7 +60,9 @@ def test_batch_norm_training_and_inference():
     np.testing.assert_allclose(layer(x, training=True), (x - mean) / np.sqrt(var + 1e-5), atol=1e-4)
     np.testing.assert_allclose(layer.moving_mean, 0.9 * 0.5 + 0.1 * mean, atol=1e-5)
     np.testing.assert_allclose(layer.moving_variance, 0.9 + 0.1 * flat.var(0, ddof=1), atol=1e-5)
-    moving_mean, moving_var = keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance)
+    moving_mean, moving_var = keras.ops.convert_to_numpy(
+        layer.moving_mean
+    ), keras.ops.convert_to_numpy(layer.moving_variance)
     np.testing.assert_allclose(layer(x), (x - moving_mean) / np.sqrt(moving_var + 1e-5), atol=1e-4)
 
 
@@ -72,7 +80,9 @@ def test_batch_norm_layer_contract():
 @pytest.mark.parametrize("form", ["packed", "separate"])
 def test_adaptive_instance_norm_external_parameters(form):
     x = _x()
-    bias, scale = rng.normal(size=(2, 6)).astype("float32"), rng.normal(size=(2, 6)).astype("float32")
+    bias, scale = rng.normal(size=(2, 6)).astype("float32"), rng.normal(size=(2, 6)).astype(
+        "float32"
+    )
     inputs = [x, np.concatenate([bias, scale], -1)] if form == "packed" else [x, scale, bias]
     _, out = run_layer_test(AdaptiveInstanceNorm, {}, inputs, expected_output_shape=x.shape)
     expected = numpy_ops.instance_norm(x) * scale[:, None, None] + bias[:, None, None]
@@ -96,7 +106,9 @@ def test_spatially_adaptive_norm_matches_numpy(param_free_norm):
     x = _x((2, 8, 12, 6))
     segmap = rng.normal(size=(2, 16, 24, 3)).astype("float32")
     init = {"param_free_norm": param_free_norm, "hidden_channels": 8}
-    layer, out = run_layer_test(SpatiallyAdaptiveNorm, init, [x, segmap], expected_output_shape=x.shape)
+    layer, out = run_layer_test(
+        SpatiallyAdaptiveNorm, init, [x, segmap], expected_output_shape=x.shape
+    )
     weights = {}
     for name in ("mlp_shared", "mlp_gamma", "mlp_beta"):
         kernel, bias = (keras.ops.convert_to_numpy(w) for w in getattr(layer, name).weights)
@@ -105,7 +117,9 @@ def test_spatially_adaptive_norm_matches_numpy(param_free_norm):
     actv = np.maximum(numpy_ops.conv2d(seg, *weights["mlp_shared"], padding=1), 0)
     gamma = numpy_ops.conv2d(actv, *weights["mlp_gamma"], padding=1)
     beta = numpy_ops.conv2d(actv, *weights["mlp_beta"], padding=1)
-    normalized = numpy_ops.instance_norm(x) if param_free_norm == "instance" else x / np.sqrt(1 + 1e-5)
+    normalized = (
+        numpy_ops.instance_norm(x) if param_free_norm == "instance" else x / np.sqrt(1 + 1e-5)
+    )
     np.testing.assert_allclose(out, normalized * (1 + gamma) + beta, atol=1e-4)
 
 
@@ -123,5 +137,7 @@ def test_state_updates_under_a_strategy_with_xla():
     layer = BatchNorm(affine=False)
     out = run_on_two_replicas(layer, x, jit_compile=True)
     first = x[:2].reshape(-1, 3).astype("float64")
-    np.testing.assert_allclose(out[:2], (x[:2] - first.mean(0)) / np.sqrt(first.var(0) + 1e-5), atol=1e-4)
+    np.testing.assert_allclose(
+        out[:2], (x[:2] - first.mean(0)) / np.sqrt(first.var(0) + 1e-5), atol=1e-4
+    )
     np.testing.assert_allclose(layer.moving_mean, 0.1 * first.mean(0), atol=1e-5)

@@ -14,7 +14,9 @@ def test_resize_nearest_picks_pytorch_pixels(size):
 
 def test_resize_nearest_downsample_takes_top_left_pixel():
     x = np.arange(16).reshape(1, 4, 4, 1)
-    np.testing.assert_array_equal(np.asarray(resize_nearest(x, (2, 2)))[0, ..., 0], [[0, 2], [8, 10]])
+    np.testing.assert_array_equal(
+        np.asarray(resize_nearest(x, (2, 2)))[0, ..., 0], [[0, 2], [8, 10]]
+    )
 
 
 def test_resize_nearest_dynamic_shapes_and_xla():

@@ -34,7 +34,9 @@ def test_flow_warp_matches_bilinear_border_sampling():
 
 def test_flow_warp_integer_shift_and_zero_flow():
     image = rng.normal(size=(1, 5, 6, 2)).astype("float32")
-    np.testing.assert_allclose(FlowWarp()([image, np.zeros((1, 5, 6, 2), "float32")]), image, atol=1e-6)
+    np.testing.assert_allclose(
+        FlowWarp()([image, np.zeros((1, 5, 6, 2), "float32")]), image, atol=1e-6
+    )
     shift = np.zeros((1, 5, 6, 2), "float32")
     shift[..., 0] = 1.0
     warped = np.asarray(FlowWarp()([image, shift]))
