@@ -109,7 +109,9 @@ def unpaired_boxes(
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
-def _boxes_dataset(folder, annotations, settings, max_boxes, training, flip, size_multiple, seed, policy):
+def _boxes_dataset(
+    folder, annotations, settings, max_boxes, training, flip, size_multiple, seed, policy
+):
     """(unbatched dataset, sample count) of one folder."""
     path = os.path.join(folder, annotations)
     entries = read_annotations(path, policy)
@@ -168,7 +170,9 @@ def _parse_init(path):
         rows = [line.split() for line in rest if len(line.split()) == 5]
         header = [line for line in rest if len(line.split()) != 5]
         if not header or not header[-1].isdigit() or int(header[-1]) != len(rows):
-            raise ValueError(f"{path}: the block of {name} declares another number of boxes than it lists")
+            raise ValueError(
+                f"{path}: the block of {name} declares another number of boxes than it lists"
+            )
         yield name, rows
 
 
@@ -178,7 +182,9 @@ def _box(row, path, name):
     except (TypeError, ValueError):
         raise ValueError(f"{path}: box {row} of {name} is not (class, x1, y1, x2, y2)") from None
     if label != int(label) or label < 0 or not (0 <= x1 < x2 and 0 <= y1 < y2):
-        raise ValueError(f"{path}: box {row} of {name}: expected class >= 0, 0 <= x1 < x2, 0 <= y1 < y2")
+        raise ValueError(
+            f"{path}: box {row} of {name}: expected class >= 0, 0 <= x1 < x2, 0 <= y1 < y2"
+        )
     return int(label), x1, y1, x2, y2
 
 
@@ -211,5 +217,7 @@ def _check(files):
 def _load(row):
     sample = io.load_sample({"image": row["image"]}, reference="image")
     shape = tf.shape(sample["image"])
-    sample["boxes"], sample["classes"] = transforms.clip_boxes(row["boxes"], row["classes"], shape[0], shape[1])
+    sample["boxes"], sample["classes"] = transforms.clip_boxes(
+        row["boxes"], row["classes"], shape[0], shape[1]
+    )
     return sample

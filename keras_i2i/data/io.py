@@ -18,7 +18,12 @@ import tensorflow as tf
 from PIL import Image
 
 LABEL_MEMBERS = ("label", "instance")
-MEMBER_NAMES = {"label": "label map", "instance": "instance map", "image": "image", "input": "input image"}
+MEMBER_NAMES = {
+    "label": "label map",
+    "instance": "instance map",
+    "image": "image",
+    "input": "input image",
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +38,9 @@ def list_files(folder, suffixes=IMAGE_SUFFIXES, recursive=False):
     else:
         paths = [os.path.join(folder, name) for name in os.listdir(folder)]
     suffixes = tuple(suffix.lower() for suffix in suffixes)
-    return sorted(path for path in paths if path.lower().endswith(suffixes) and os.path.isfile(path))
+    return sorted(
+        path for path in paths if path.lower().endswith(suffixes) and os.path.isfile(path)
+    )
 
 
 def read_image(path):
@@ -109,7 +116,11 @@ def _map_label_ids(raw, settings):
 def _same_size(sample, reference):
     """Asserts that every member has the (T,) H, W of `sample[reference]`."""
     shape = tf.shape(sample[reference])[:-1]
-    checks = [tf.debugging.assert_equal(tf.shape(v)[:-1], shape) for k, v in sample.items() if k != reference]
+    checks = [
+        tf.debugging.assert_equal(tf.shape(v)[:-1], shape)
+        for k, v in sample.items()
+        if k != reference
+    ]
     with tf.control_dependencies(checks):
         return {key: tf.identity(value) for key, value in sample.items()}
 
@@ -124,7 +135,9 @@ def check_sample(files, settings=None, reference="label"):
         if paths[0].lower().endswith(VIDEO_SUFFIXES):
             start = int(files[member + "_frame"][0])
             clip = read_video(paths[0], start, len(paths))
-            arrays[member] = [(f"{paths[0]} (frame {start + t})", frame) for t, frame in enumerate(clip)]
+            arrays[member] = [
+                (f"{paths[0]} (frame {start + t})", frame) for t, frame in enumerate(clip)
+            ]
         elif member in LABEL_MEMBERS:
             arrays[member] = [(path, check_label_map(path, MEMBER_NAMES[member])) for path in paths]
         else:
@@ -134,7 +147,9 @@ def check_sample(files, settings=None, reference="label"):
     reference_path, reference_array = arrays[reference][0]
     for member, frames in arrays.items():
         for path, array in frames:
-            check_same_size(path, array, reference_path, reference_array, MEMBER_NAMES.get(member, member))
+            check_same_size(
+                path, array, reference_path, reference_array, MEMBER_NAMES.get(member, member)
+            )
 
 
 def read_video(path, start, count):
@@ -163,7 +178,9 @@ def _open_video(path):
     try:
         import av
     except ImportError:
-        raise ImportError(f"{path}: reading video files needs PyAV: pip install keras-i2i[video]") from None
+        raise ImportError(
+            f"{path}: reading video files needs PyAV: pip install keras-i2i[video]"
+        ) from None
     try:
         return av.open(path)
     except (OSError, ValueError, av.error.FFmpegError) as error:

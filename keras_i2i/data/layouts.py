@@ -17,7 +17,12 @@ _CITYSCAPES_SUFFIXES = (
     "_gtCoarse_labelIds",
     "_gtCoarse_instanceIds",
 )
-MEMBER_NAMES = {"label": "label map", "instance": "instance map", "image": "image", "input": "input image"}
+MEMBER_NAMES = {
+    "label": "label map",
+    "instance": "instance map",
+    "image": "image",
+    "input": "input image",
+}
 
 
 def pairing_key(path, folder):
@@ -91,11 +96,18 @@ def paired_label_members(root, phase, layout, instance):
     else:
         split = {"train": "training", "val": "validation"}.get(phase, phase)
         folders = {
-            "pix2pixhd": {"label": f"{phase}_label", "image": f"{phase}_img", "instance": f"{phase}_inst"},
+            "pix2pixhd": {
+                "label": f"{phase}_label",
+                "image": f"{phase}_img",
+                "instance": f"{phase}_inst",
+            },
             "ade20k": {"label": f"annotations/{split}", "image": f"images/{split}"},
             "folders": {"label": "labels", "image": "images", "instance": "instances"},
         }[layout]
-        members = {member: (os.path.join(root, folder), IMAGE_SUFFIXES) for member, folder in folders.items()}
+        members = {
+            member: (os.path.join(root, folder), IMAGE_SUFFIXES)
+            for member, folder in folders.items()
+        }
     if instance and "instance" not in members:
         raise ValueError(f"the {layout} layout has no instance maps; pass instance=False")
     if not instance:
@@ -125,7 +137,9 @@ def paired_rgb_members(root, phase, layout):
 def _detect(root, phase, layout):
     if layout != "auto":
         if layout not in ("pix2pixhd", "cityscapes", "ade20k", "folders"):
-            raise ValueError(f"unknown layout {layout!r}; expected auto, pix2pixhd, cityscapes, ade20k or folders")
+            raise ValueError(
+                f"unknown layout {layout!r}; expected auto, pix2pixhd, cityscapes, ade20k, folders"
+            )
         return layout
     candidates = {
         "cityscapes": os.path.join(root, "gtFine"),

@@ -69,11 +69,16 @@ def load_robustly(paths, load, check, policy):
 
     def explain(*arrays):
         files = {key: np.asarray(a).reshape(-1).tolist() for key, a in zip(keys, arrays)}
-        files = {key: [v.decode() if isinstance(v, bytes) else v for v in values] for key, values in files.items()}
+        files = {
+            key: [v.decode() if isinstance(v, bytes) else v for v in values]
+            for key, values in files.items()
+        }
         try:
             check(files)
             names = ", ".join(str(path) for group in files.values() for path in group)
-            raise ValueError(f"{names}: TensorFlow could not load this sample although Pillow reads it")
+            raise ValueError(
+                f"{names}: TensorFlow could not load this sample although Pillow reads it"
+            )
         except ValueError as error:
             policy.bad(error)
         return False
@@ -106,7 +111,9 @@ def with_seeds(dataset, seed, stream=0):
     Calls with the same `seed` and different `stream`s give independent draws.
     """
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    return tf.data.Dataset.zip(dataset, seeds.map(lambda s: tf.stack([s, tf.constant(stream, tf.int64)])))
+    return tf.data.Dataset.zip(
+        dataset, seeds.map(lambda s: tf.stack([s, tf.constant(stream, tf.int64)]))
+    )
 
 
 def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False, choose=None):
@@ -123,7 +130,9 @@ def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False,
     count = len(next(iter(files.values())))
     if count == 0:
         raise ValueError("no samples found")
-    paths = tf.data.Dataset.from_tensor_slices({key: np.asarray(value) for key, value in files.items()})
+    paths = tf.data.Dataset.from_tensor_slices(
+        {key: np.asarray(value) for key, value in files.items()}
+    )
     if shuffle and not cache:
         paths = paths.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if choose is not None:

@@ -67,10 +67,16 @@ class DatasetSettings:
             random=training,
         )
 
+
 DATASETS = {
     # SPADE cityscapes_dataset.py: 35 ids (0..33 used), 512x256 ('fixed', aspect 2).
     "cityscapes": DatasetSettings(
-        label_nc=35, instance=True, preprocess="fixed", load_size=512, crop_size=512, aspect_ratio=2.0
+        label_nc=35,
+        instance=True,
+        preprocess="fixed",
+        load_size=512,
+        crop_size=512,
+        aspect_ratio=2.0,
     ),
     # SPADE coco_dataset.py: 182 ids, 255 = unlabeled -> dontcare class 182.
     "coco_stuff": DatasetSettings(
@@ -107,4 +113,3 @@ def dataset_settings(name=None, **overrides):
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return dataclasses.replace(DATASETS[name], **overrides)
-

@@ -103,7 +103,7 @@ class Preprocess:
         return out
 
     def crop_and_flip(self, sample, seed):
-        """Random stage: one crop position and one flip (from `seed`, shape (2,)) for all members."""
+        """Random stage: one crop position and flip (from `seed`, shape (2,)) for all members."""
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         out = dict(sample)
         if "crop" in self.mode:
@@ -121,7 +121,9 @@ class Preprocess:
         size = self.crop_size
         room = tf.stack([tf.maximum(height - size, 0), tf.maximum(width - size, 0)])
         if self.random:
-            top_left = tf.random.stateless_uniform([2], seed, maxval=2**30, dtype=tf.int32) % (room + 1)
+            top_left = tf.random.stateless_uniform([2], seed, maxval=2**30, dtype=tf.int32) % (
+                room + 1
+            )
         else:
             top_left = room // 2
         top, left = top_left[0], top_left[1]
@@ -170,7 +172,10 @@ def _pad_bottom_right(value, size, constant):
 
 def _flip(sample):
     _, width = spatial_size(sample)
-    out = {key: tf.reverse(value, [-2]) if _is_spatial(value) else value for key, value in sample.items()}
+    out = {
+        key: tf.reverse(value, [-2]) if _is_spatial(value) else value
+        for key, value in sample.items()
+    }
     if "boxes" in sample:
         x1, y1, x2, y2 = tf.unstack(sample["boxes"], axis=-1)
         width = tf.cast(width, tf.float32)
@@ -191,8 +196,10 @@ def _set_size(sample, height, width):
     if height is None:
         return sample
     return {
-        key: tf.ensure_shape(value, value.shape[:-3] + (height, width) + value.shape[-1:])
-        if _is_spatial(value)
-        else value
+        key: (
+            tf.ensure_shape(value, value.shape[:-3] + (height, width) + value.shape[-1:])
+            if _is_spatial(value)
+            else value
+        )
         for key, value in sample.items()
     }

@@ -42,7 +42,17 @@ def unpaired(
     if len(domains) != 2:
         raise ValueError(f"unpaired takes two domains, got {domains}; use multi_domain for N")
     policy, per_domain = _domain_datasets(
-        root, dataset, phase, domains, lists, training, flip, size_multiple, seed, on_error, settings
+        root,
+        dataset,
+        phase,
+        domains,
+        lists,
+        training,
+        flip,
+        size_multiple,
+        seed,
+        on_error,
+        settings,
     )
     samples = zip_domains(per_domain, ("_a", "_b"))
     return pipeline.finish(samples, policy, batch_size, drop_remainder=_training(phase, training))
@@ -78,10 +88,22 @@ def multi_domain(
         domains = sorted(
             name[len(phase) :]
             for name in os.listdir(root)
-            if name.startswith(phase) and len(name) > len(phase) and os.path.isdir(os.path.join(root, name))
+            if name.startswith(phase)
+            and len(name) > len(phase)
+            and os.path.isdir(os.path.join(root, name))
         )
     policy, per_domain = _domain_datasets(
-        root, dataset, phase, domains, lists, training, flip, size_multiple, seed, on_error, settings
+        root,
+        dataset,
+        phase,
+        domains,
+        lists,
+        training,
+        flip,
+        size_multiple,
+        seed,
+        on_error,
+        settings,
     )
     tagged = [
         ds.map(functools.partial(_with_domain, domain=index)).repeat()
@@ -99,7 +121,9 @@ def zip_domains(per_domain, suffixes):
         ds.map(functools.partial(_suffixed, suffix=suffix)).repeat()
         for (ds, _), suffix in zip(per_domain, suffixes)
     ]
-    merged = tf.data.Dataset.zip(tuple(renamed)).map(lambda *parts: {k: v for p in parts for k, v in p.items()})
+    merged = tf.data.Dataset.zip(tuple(renamed)).map(
+        lambda *parts: {k: v for p in parts for k, v in p.items()}
+    )
     return merged.take(max(count for _, count in per_domain))
 
 
@@ -124,7 +148,9 @@ def domain_files(root, phase, domain, lists, policy):
     return paths
 
 
-def _domain_datasets(root, dataset, phase, domains, lists, training, flip, size_multiple, seed, on_error, settings):
+def _domain_datasets(
+    root, dataset, phase, domains, lists, training, flip, size_multiple, seed, on_error, settings
+):
     """(policy, [(unbatched dataset of {"image"}, sample count) per domain])."""
     settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
     policy = pipeline.ErrorPolicy(on_error)
@@ -133,7 +159,9 @@ def _domain_datasets(root, dataset, phase, domains, lists, training, flip, size_
     per_domain = []
     for index, domain in enumerate(domains):
         paths = domain_files(root, phase, domain, lists, policy)
-        files = layouts.pair_files({"image": (os.path.join(root, f"{phase}{domain}"), paths)}, policy)
+        files = layouts.pair_files(
+            {"image": (os.path.join(root, f"{phase}{domain}"), paths)}, policy
+        )
         domain_seed = None if seed is None else seed + index
         ds = pipeline.build(
             files, _load_image, _check_image, preprocess, policy, shuffle=training, seed=domain_seed

@@ -77,7 +77,9 @@ def sequence_members(root, phase, source, instance):
         if not os.path.isdir(folder):
             raise ValueError(f"{folder}: expected a folder of sequences (vid2vid layout)")
         entries = [os.path.join(folder, entry) for entry in sorted(os.listdir(folder))]
-        sequences = [e for e in entries if os.path.isdir(e) or e.lower().endswith(io.VIDEO_SUFFIXES)]
+        sequences = [
+            e for e in entries if os.path.isdir(e) or e.lower().endswith(io.VIDEO_SUFFIXES)
+        ]
         members[member] = (folder, sequences)
     return members
 
@@ -93,9 +95,13 @@ def sequence_files(members, frames, policy):
         name = next(iter(paired.values()))[index]
         if len(set(lengths.values())) > 1:
             counts = ", ".join(f"{paired[member][index]}: {n}" for member, n in lengths.items())
-            policy.bad(ValueError(f"{name}: the members of this sequence differ in frame count ({counts})"))
+            policy.bad(
+                ValueError(f"{name}: the members of this sequence differ in frame count ({counts})")
+            )
         elif frames is not None and min(lengths.values()) < frames:
-            policy.bad(ValueError(f"{name}: {min(lengths.values())} frames, expected at least {frames}"))
+            policy.bad(
+                ValueError(f"{name}: {min(lengths.values())} frames, expected at least {frames}")
+            )
         else:
             rows.append(sequence)
     if not rows:
@@ -104,7 +110,9 @@ def sequence_files(members, frames, policy):
     files = {"length": np.array([len(next(iter(row.values()))[0]) for row in rows], np.int32)}
     for member in paired:
         files[member] = np.array([_pad(row[member][0], longest, "") for row in rows])
-        files[member + "_frame"] = np.array([_pad(row[member][1], longest, -1) for row in rows], np.int32)
+        files[member + "_frame"] = np.array(
+            [_pad(row[member][1], longest, -1) for row in rows], np.int32
+        )
     return files
 
 

@@ -29,7 +29,9 @@ def label_fidelity(images, labels, num_classes, segmenter):
     truth = np.asarray(labels).reshape(np.shape(labels)[:3]).astype(np.int64)
     predicted = np.asarray(segmenter(np.asarray(images))).astype(np.int64)
     if predicted.shape != truth.shape:
-        raise ValueError(f"segmenter gave shape {predicted.shape}, expected the labels' {truth.shape}")
+        raise ValueError(
+            f"segmenter gave shape {predicted.shape}, expected the labels' {truth.shape}"
+        )
     scored = (truth >= 0) & (truth < num_classes)
     predicted = predicted[scored]
     predicted = np.where((predicted >= 0) & (predicted < num_classes), predicted, num_classes)

@@ -69,7 +69,10 @@ def test_crop_and_flip_move_every_member_alike(seed):
 
 def test_flips_and_crop_positions_vary_with_the_seed():
     preprocess = Preprocess("crop", crop_size=16)
-    labels = {preprocess(_coded_sample(), tf.constant([s, 0]))["label"].numpy().tobytes() for s in range(12)}
+    labels = {
+        preprocess(_coded_sample(), tf.constant([s, 0]))["label"].numpy().tobytes()
+        for s in range(12)
+    }
     assert len(labels) > 4
 
 
@@ -82,7 +85,9 @@ def test_evaluation_takes_the_centre_crop_without_flip():
 
 
 def test_resize_keeps_label_ids_and_scales_boxes():
-    out = Preprocess("fixed", crop_size=60, aspect_ratio=1.5, flip=False)(_coded_sample(), tf.constant([0, 0]))
+    out = Preprocess("fixed", crop_size=60, aspect_ratio=1.5, flip=False)(
+        _coded_sample(), tf.constant([0, 0])
+    )
     assert out["label"].shape == (40, 60, 1) and out["image"].shape == (40, 60, 3)
     assert set(np.unique(out["label"])) <= set(range(5)) | {7}
     np.testing.assert_allclose(out["boxes"][0], [12.0, 8.0, 34.0, 18.0])
@@ -90,7 +95,9 @@ def test_resize_keeps_label_ids_and_scales_boxes():
 
 
 def test_a_crop_larger_than_the_image_pads_like_pil():
-    out = Preprocess("crop", crop_size=24, flip=False)(_coded_sample(height=20), tf.constant([0, 0]))
+    out = Preprocess("crop", crop_size=24, flip=False)(
+        _coded_sample(height=20), tf.constant([0, 0])
+    )
     assert out["label"].shape == (24, 24, 1)
     assert (out["label"].numpy()[20:] == 0).all() and (out["image"].numpy()[20:] == -1).all()
 
@@ -98,6 +105,8 @@ def test_a_crop_larger_than_the_image_pads_like_pil():
 def test_clips_share_one_transform_across_frames():
     frames = np.stack([_coded_sample()["label"].numpy()] * 3)
     frames[1] += 10
-    out = Preprocess("crop", crop_size=16)({"label": tf.constant(frames)}, tf.constant([5, 0]))["label"].numpy()
+    out = Preprocess("crop", crop_size=16)({"label": tf.constant(frames)}, tf.constant([5, 0]))[
+        "label"
+    ].numpy()
     np.testing.assert_array_equal(out[1], out[0] + 10)
     np.testing.assert_array_equal(out[2], out[0])

@@ -92,15 +92,24 @@ def unpaired(num_samples=1000, *, size=64, domains=("day", "night"), max_objects
     return _dataset(make, {"image_a": image, "image_b": image}, num_samples, **options)
 
 
-def multi_domain(num_samples=1000, *, size=64, domains=procedural.DOMAINS, max_objects=5, **options):
+def multi_domain(
+    num_samples=1000, *, size=64, domains=procedural.DOMAINS, max_objects=5, **options
+):
     """N domains mixed: `{"image", "domain"}` like `multi_domain`."""
     height, width = procedural.image_size(size)
-    signature = {"image": tf.TensorSpec([height, width, 3], tf.float32), "domain": tf.TensorSpec([], tf.int32)}
-    make = functools.partial(multi_domain_sample, size=size, domains=domains, max_objects=max_objects)
+    signature = {
+        "image": tf.TensorSpec([height, width, 3], tf.float32),
+        "domain": tf.TensorSpec([], tf.int32),
+    }
+    make = functools.partial(
+        multi_domain_sample, size=size, domains=domains, max_objects=max_objects
+    )
     return _dataset(make, signature, num_samples, **options)
 
 
-def videos(num_samples=100, *, size=64, frames=8, domain="day", max_objects=5, max_speed=1.5, **options):
+def videos(
+    num_samples=100, *, size=64, frames=8, domain="day", max_objects=5, max_speed=1.5, **options
+):
     """Moving shapes: `{"label", "instance", "image", "flow"}` like `video_clips`, plus the
     exact backward flow (T-1, H, W, 2)."""
     height, width = procedural.image_size(size)
@@ -111,7 +120,12 @@ def videos(num_samples=100, *, size=64, frames=8, domain="day", max_objects=5, m
         "flow": tf.TensorSpec([frames - 1, height, width, 2], tf.float32),
     }
     make = functools.partial(
-        video_sample, size=size, frames=frames, domain=domain, max_objects=max_objects, max_speed=max_speed
+        video_sample,
+        size=size,
+        frames=frames,
+        domain=domain,
+        max_objects=max_objects,
+        max_speed=max_speed,
     )
     return _dataset(make, signature, num_samples, **options)
 
@@ -128,7 +142,9 @@ def boxes(num_samples=1000, *, size=64, domain="day", max_objects=5, **options):
     return _dataset(make, signature, num_samples, **options)
 
 
-def _dataset(make, signature, num_samples, *, batch_size=1, shuffle=True, seed=0, drop_remainder=True):
+def _dataset(
+    make, signature, num_samples, *, batch_size=1, shuffle=True, seed=0, drop_remainder=True
+):
     """Sample i = make(i, seed=seed), in parallel, optionally shuffled, batched, prefetched."""
     keys = list(signature)
 
@@ -137,8 +153,12 @@ def _dataset(make, signature, num_samples, *, batch_size=1, shuffle=True, seed=0
         return [np.asarray(sample[key], signature[key].dtype.as_numpy_dtype) for key in keys]
 
     def load(index):
-        values = tf.numpy_function(generate, [index], [signature[key].dtype for key in keys], stateful=False)
-        return {key: tf.ensure_shape(value, signature[key].shape) for key, value in zip(keys, values)}
+        values = tf.numpy_function(
+            generate, [index], [signature[key].dtype for key in keys], stateful=False
+        )
+        return {
+            key: tf.ensure_shape(value, signature[key].shape) for key, value in zip(keys, values)
+        }
 
     indices = tf.data.Dataset.range(num_samples)
     if shuffle:

@@ -22,7 +22,13 @@ DOMAINS = ("day", "night", "edges")
 # Class chromaticities (r, g, b summing to 1) at least 0.2 apart, scaled to colours whose
 # channels stay below 1 under the per-instance jitter.
 _CHROMA = np.array(
-    [[0.20, 0.30, 0.50], [0.45, 0.35, 0.20], [0.65, 0.17, 0.18], [0.20, 0.60, 0.20], [0.45, 0.10, 0.45]]
+    [
+        [0.20, 0.30, 0.50],
+        [0.45, 0.35, 0.20],
+        [0.65, 0.17, 0.18],
+        [0.20, 0.60, 0.20],
+        [0.45, 0.10, 0.45],
+    ]
 )
 PALETTE = (0.9 * _CHROMA / _CHROMA.max(axis=1, keepdims=True)).astype(np.float32)
 NIGHT_TINT = np.array([0.35, 0.42, 0.70], np.float32)
@@ -91,7 +97,12 @@ def random_scene(seed, size=(64, 64), max_objects=5, max_speed=0.0):
         extents=rng.uniform(0.07 * scale, 0.17 * scale, (count, 2))[order],
         colour_scales=rng.uniform(1 - _JITTER, 1 + _JITTER, (count, 3))[order],
         textures=np.stack(
-            [rng.uniform(5, 10, count), rng.uniform(0, np.pi, count), rng.uniform(0, 2 * np.pi, count)], 1
+            [
+                rng.uniform(5, 10, count),
+                rng.uniform(0, np.pi, count),
+                rng.uniform(0, 2 * np.pi, count),
+            ],
+            1,
         ),
     )
 
@@ -118,7 +129,9 @@ def _inside(kind, du, dv, extent):
     if kind == 3:  # block
         return (np.abs(du) <= half_width) & (np.abs(dv) <= half_height)
     # cone: apex at the top, base at the bottom
-    return (np.abs(dv) <= half_height) & (np.abs(du) <= half_width * (dv + half_height) / (2 * half_height))
+    return (np.abs(dv) <= half_height) & (
+        np.abs(du) <= half_width * (dv + half_height) / (2 * half_height)
+    )
 
 
 def _instance_ids(scene, owner, label):
@@ -132,10 +145,14 @@ def _instance_ids(scene, owner, label):
 def render(scene, frame, domain="day"):
     """The frame rendered in a domain ("day", "night" or "edges"): float32 (H, W, 3) in [-1, 1]."""
     if domain == "edges":
-        return np.repeat(1.0 - 2.0 * _boundaries(frame.instance)[..., None], 3, axis=-1).astype(np.float32)
+        return np.repeat(1.0 - 2.0 * _boundaries(frame.instance)[..., None], 3, axis=-1).astype(
+            np.float32
+        )
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
-    colour = np.concatenate([PALETTE[:2], PALETTE[scene.classes] * scene.colour_scales])[frame.owner]
+    colour = np.concatenate([PALETTE[:2], PALETTE[scene.classes] * scene.colour_scales])[
+        frame.owner
+    ]
     rgb = colour * _brightness(scene, frame)[..., None]
     if domain == "night":
         rgb = rgb * NIGHT_TINT
@@ -154,7 +171,9 @@ def _brightness(scene, frame):
     period, angle, phase = (scene.textures[j, i] for i in range(3))
     radius = scene.extents[j, 0]
     ball = 1.0 - 0.4 * np.minimum((u**2 + v**2) / radius**2, 1.0)
-    block = 0.8 + 0.15 * np.sin(2 * np.pi * (u * np.cos(angle) + v * np.sin(angle)) / period + phase)
+    block = 0.8 + 0.15 * np.sin(
+        2 * np.pi * (u * np.cos(angle) + v * np.sin(angle)) / period + phase
+    )
     cone = 0.8 + 0.15 * np.sin(2 * np.pi * v / period + phase)
     return np.select([kind == 0, kind == 1, kind == 2, kind == 3], [sky, ground, ball, block], cone)
 

@@ -17,18 +17,26 @@ def write_paired(root, num_samples=8, *, phase="train", seed=0, **options):
     """pix2pixHD layout: `<phase>_label/`, `<phase>_inst/`, `<phase>_img/` (`00000.png`, ...)."""
     for index in range(num_samples):
         sample = datasets.scene_sample(index, seed, **options)
-        _save_ids(os.path.join(root, f"{phase}_label", f"{index:05d}.png"), sample["label"], np.uint8)
-        _save_ids(os.path.join(root, f"{phase}_inst", f"{index:05d}.png"), sample["instance"], np.uint16)
+        _save_ids(
+            os.path.join(root, f"{phase}_label", f"{index:05d}.png"), sample["label"], np.uint8
+        )
+        _save_ids(
+            os.path.join(root, f"{phase}_inst", f"{index:05d}.png"), sample["instance"], np.uint16
+        )
         _save_image(os.path.join(root, f"{phase}_img", f"{index:05d}.png"), sample["image"])
     return root
 
 
-def write_unpaired(root, num_samples=8, *, phase="train", domains=("day", "night"), seed=0, **options):
+def write_unpaired(
+    root, num_samples=8, *, phase="train", domains=("day", "night"), seed=0, **options
+):
     """`<phase>A/`, `<phase>B/`, ... one folder per domain, each of different scenes."""
     for stream, domain in enumerate(domains):
         letter = chr(ord("A") + stream)
         for index in range(num_samples):
-            image = datasets.scene_sample(index, seed, domain=domain, stream=stream, **options)["image"]
+            image = datasets.scene_sample(index, seed, domain=domain, stream=stream, **options)[
+                "image"
+            ]
             _save_image(os.path.join(root, f"{phase}{letter}", f"{index:05d}.png"), image)
     return root
 
@@ -79,4 +87,6 @@ def _save_ids(path, ids, dtype):
 
 def _save_image(path, image):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)).save(path)
+    Image.fromarray(
+        np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    ).save(path)
