@@ -2,7 +2,7 @@
 
 from keras_i2i.layers.blocks import ConvBlock, ResidualBlock
 from keras_i2i.layers.conv import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
-from keras_i2i.layers.instance import InstanceWiseAvgPool, instance_boundary_map
+from keras_i2i.layers.instance import InstanceWiseAvgPool, instance_boundary_map, semantic_map
 from keras_i2i.layers.normalization import (
     AdaptiveInstanceNorm,
     BatchNorm,
@@ -33,4 +33,5 @@ __all__ = [
     "instance_normalize",
     "pad2d",
     "resize_nearest",
+    "semantic_map",
 ]

@@ -1,4 +1,5 @@
-"""Operations on instance-id maps: pix2pixHD's instance-wise pooling and boundary map."""
+"""Operations on label and instance-id maps: the semantic input map, pix2pixHD's instance-wise
+pooling and boundary map."""
 
 import keras
 from keras import ops
@@ -23,6 +24,24 @@ def instance_boundary_map(instance):
         ops.pad(horizontal, [no_pad, no_pad, [0, 1], no_pad]),
     ]
     return ops.maximum(ops.maximum(edges[0], edges[1]), ops.maximum(edges[2], edges[3]))
+
+
+def semantic_map(label, num_classes, instance=None):
+    """The generator input of SPADE and pix2pixHD (their `preprocess_input`): one-hot labels,
+    then the instance boundary map as one more channel when `instance` is given.
+
+    Args:
+        label: (B, H, W, 1) integer ids in 0..num_classes-1 (a dontcare class included).
+        num_classes: one-hot channels.
+        instance: optional (B, H, W, 1) integer instance ids.
+
+    Returns:
+        (B, H, W, num_classes [+ 1]) float32.
+    """
+    semantics = ops.one_hot(ops.cast(label[..., 0], "int32"), num_classes, dtype="float32")
+    if instance is None:
+        return semantics
+    return ops.concatenate([semantics, instance_boundary_map(instance)], axis=-1)
 
 
 def _dense_instance_index(instance):

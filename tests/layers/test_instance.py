@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from keras_i2i.layers import InstanceWiseAvgPool, instance_boundary_map
+from keras_i2i.layers import InstanceWiseAvgPool, instance_boundary_map, semantic_map
 from tests.testing import run_layer_test
 
 rng = np.random.default_rng(2)
@@ -71,3 +72,20 @@ def test_instance_boundary_map_matches_reference_generator_input(reference):
     ref = reference("pix2pixhd_small_local.npz")
     edges = instance_boundary_map(_nhwc(ref["input/instance"]))
     np.testing.assert_array_equal(edges, _nhwc(ref["input/generator_input"])[..., 6:7])
+
+
+@pytest.mark.parametrize("name", ["spade_small_syncbatch.npz", "spade_small_instance_vae.npz"])
+def test_semantic_map_reproduces_the_spade_reference_input(reference, name):
+    ref = reference(name)
+    label, instance = _nhwc(ref["input/label"]), _nhwc(ref["input/instance"])
+    semantics = semantic_map(label, 6, instance)
+    assert semantics.dtype == "float32"
+    np.testing.assert_array_equal(semantics, _nhwc(ref["input/semantics"]))
+
+
+def test_semantic_map_is_one_hot_without_instances():
+    label = rng.integers(0, 4, size=(2, 5, 7, 1)).astype("int32")
+    semantics = np.asarray(semantic_map(label, 4))
+    assert semantics.shape == (2, 5, 7, 4)
+    np.testing.assert_array_equal(np.argmax(semantics, -1), label[..., 0])
+    np.testing.assert_array_equal(semantics.sum(-1), 1.0)
