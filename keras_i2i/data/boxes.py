@@ -37,7 +37,7 @@ def boxes(
     dataset=None,
     max_boxes=None,
     batch_size=1,
-    training=True,
+    training=None,
     flip=None,
     size_multiple=32,
     seed=None,
@@ -50,6 +50,7 @@ def boxes(
         folder: the folder of images.
         annotations: the annotation file, relative to `folder` or absolute (layout by suffix).
         max_boxes: rows of the padded box arrays; default the most boxes of any image.
+        training: random crop/flip and shuffling (default True).
         Others: as `paired.paired_labels`; preprocessing defaults to resize_and_crop 286 -> 256.
 
     Returns:
@@ -58,10 +59,10 @@ def boxes(
         are padding or boxes the crop removed (their coordinates are 0).
     """
     settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
-    policy = pipeline.ErrorPolicy(on_error)
-    samples, _ = _boxes_dataset(
-        folder, annotations, settings, max_boxes, training, flip, size_multiple, seed, policy
+    training, preprocess, policy = pipeline.prepare(
+        settings, "train", training, flip, size_multiple, on_error
     )
+    samples, _ = boxes_dataset(folder, annotations, max_boxes, preprocess, policy, training, seed)
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
@@ -89,19 +90,18 @@ def unpaired_boxes(
         "classes_b"}`, each as in `boxes`.
     """
     settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
-    policy = pipeline.ErrorPolicy(on_error)
-    training = phase == "train" if training is None else training
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
+    )
     per_domain = [
-        _boxes_dataset(
+        boxes_dataset(
             os.path.join(root, f"{phase}{domain}"),
             annotations,
-            settings,
             max_boxes,
-            training,
-            flip,
-            size_multiple,
-            None if seed is None else seed + index,
+            preprocess,
             policy,
+            training,
+            None if seed is None else seed + index,
         )
         for index, domain in enumerate(domains)
     ]
@@ -109,10 +109,8 @@ def unpaired_boxes(
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
-def _boxes_dataset(
-    folder, annotations, settings, max_boxes, training, flip, size_multiple, seed, policy
-):
-    """(unbatched dataset, sample count) of one folder."""
+def boxes_dataset(folder, annotations, max_boxes, preprocess, policy, shuffle, seed):
+    """(unbatched dataset, sample count) of one folder of images with boxes."""
     path = os.path.join(folder, annotations)
     entries = read_annotations(path, policy)
     for image in _unlisted(folder, path, entries):
@@ -122,9 +120,9 @@ def _boxes_dataset(
         files,
         _load,
         _check,
-        settings.preprocessing(training, flip, size_multiple),
+        preprocess,
         policy,
-        shuffle=training,
+        shuffle=shuffle,
         seed=seed,
     )
     return samples, len(files["image"])

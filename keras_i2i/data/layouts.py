@@ -8,7 +8,7 @@ its partner was expected (or, with `on_error="skip"`, a skipped sample).
 
 import os
 
-from keras_i2i.data.io import IMAGE_SUFFIXES, list_files
+from keras_i2i.data.io import IMAGE_SUFFIXES, MEMBER_NAMES, list_files
 
 _CITYSCAPES_SUFFIXES = (
     "_leftImg8bit",
@@ -17,12 +17,6 @@ _CITYSCAPES_SUFFIXES = (
     "_gtCoarse_labelIds",
     "_gtCoarse_instanceIds",
 )
-MEMBER_NAMES = {
-    "label": "label map",
-    "instance": "instance map",
-    "image": "image",
-    "input": "input image",
-}
 
 
 def pairing_key(path, folder):

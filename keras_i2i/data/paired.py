@@ -51,15 +51,16 @@ def paired_labels(
     settings = dataset_settings(dataset, **settings)
     if settings.label_nc == 0:
         raise ValueError("label_nc=0 means RGB input: use paired_images")
-    policy = pipeline.ErrorPolicy(on_error)
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
+    )
     members = layouts.paired_label_members(root, phase, layout, settings.instance)
     files = layouts.pair_files(members, policy)
-    training = phase == "train" if training is None else training
     samples = pipeline.build(
         files,
         functools.partial(io.load_sample, settings=settings),
         functools.partial(io.check_sample, settings=settings),
-        settings.preprocessing(training, flip, size_multiple),
+        preprocess,
         policy,
         shuffle=training if shuffle is None else shuffle,
         seed=seed,
@@ -98,14 +99,15 @@ def paired_images(
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
     settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
-    policy = pipeline.ErrorPolicy(on_error)
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
+    )
     files = layouts.pair_files(layouts.paired_rgb_members(root, phase, layout), policy)
-    training = phase == "train" if training is None else training
     samples = pipeline.build(
         files,
         functools.partial(_load_rgb_pair, swap=direction == "BtoA"),
         functools.partial(io.check_sample, reference="ab" if "ab" in files else "input"),
-        settings.preprocessing(training, flip, size_multiple),
+        preprocess,
         policy,
         shuffle=training if shuffle is None else shuffle,
         seed=seed,

@@ -54,6 +54,13 @@ class ErrorPolicy:
         self.skipped.add(str(error))
 
 
+def prepare(settings, phase, training, flip, size_multiple, on_error):
+    """(training, preprocess, policy) from the arguments every loader takes; `training`
+    defaults to `phase == "train"`."""
+    training = phase == "train" if training is None else training
+    return training, settings.preprocessing(training, flip, size_multiple), ErrorPolicy(on_error)
+
+
 def load_robustly(paths, load, check, policy):
     """Dataset of path dicts -> dataset of `load(paths)`, in order, loaded in parallel.
 

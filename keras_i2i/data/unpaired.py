@@ -41,21 +41,16 @@ def unpaired(
     """
     if len(domains) != 2:
         raise ValueError(f"unpaired takes two domains, got {domains}; use multi_domain for N")
-    policy, per_domain = _domain_datasets(
-        root,
-        dataset,
-        phase,
-        domains,
-        lists,
-        training,
-        flip,
-        size_multiple,
-        seed,
-        on_error,
-        settings,
+    settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
     )
+    per_domain = [
+        domain_dataset(root, phase, domain, lists, preprocess, policy, training, seed, index)
+        for index, domain in enumerate(domains)
+    ]
     samples = zip_domains(per_domain, ("_a", "_b"))
-    return pipeline.finish(samples, policy, batch_size, drop_remainder=_training(phase, training))
+    return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
 def multi_domain(
@@ -84,34 +79,19 @@ def multi_domain(
         `tf.data.Dataset` of `{"image": float32 (B,H,W,3) in [-1, 1], "domain": int32 (B,)}`,
         the domain being the index in `domains`; an epoch has as many samples as all domains.
     """
-    if domains is None:
-        domains = sorted(
-            name[len(phase) :]
-            for name in os.listdir(root)
-            if name.startswith(phase)
-            and len(name) > len(phase)
-            and os.path.isdir(os.path.join(root, name))
-        )
-    policy, per_domain = _domain_datasets(
-        root,
-        dataset,
-        phase,
-        domains,
-        lists,
-        training,
-        flip,
-        size_multiple,
-        seed,
-        on_error,
-        settings,
+    settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
     )
-    tagged = [
-        ds.map(functools.partial(_with_domain, domain=index)).repeat()
-        for index, (ds, _) in enumerate(per_domain)
-    ]
-    mixed = tf.data.Dataset.sample_from_datasets(tagged, seed=seed)
-    samples = mixed.take(sum(count for _, count in per_domain))
-    return pipeline.finish(samples, policy, batch_size, drop_remainder=_training(phase, training))
+    tagged, total = [], 0
+    for index, domain in enumerate(domains or _domain_folders(root, phase)):
+        ds, count = domain_dataset(
+            root, phase, domain, lists, preprocess, policy, training, seed, index
+        )
+        tagged.append(ds.map(functools.partial(_with_domain, domain=index)).repeat())
+        total += count
+    samples = tf.data.Dataset.sample_from_datasets(tagged, seed=seed).take(total)
+    return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
 def zip_domains(per_domain, suffixes):
@@ -121,16 +101,31 @@ def zip_domains(per_domain, suffixes):
         ds.map(functools.partial(_suffixed, suffix=suffix)).repeat()
         for (ds, _), suffix in zip(per_domain, suffixes)
     ]
-    merged = tf.data.Dataset.zip(tuple(renamed)).map(
-        lambda *parts: {k: v for p in parts for k, v in p.items()}
-    )
+    merged = tf.data.Dataset.zip(tuple(renamed)).map(_merge)
     return merged.take(max(count for _, count in per_domain))
 
 
-def domain_files(root, phase, domain, lists, policy):
-    """Image paths of one domain: the folder `<phase><domain>/` or its MUNIT list file."""
+def domain_dataset(root, phase, domain, lists, preprocess, policy, shuffle, seed, index):
+    """(unbatched dataset of {"image"}, sample count) of one domain; domains draw their
+    shuffling and augmentation from `seed + index`."""
     folder = os.path.join(root, f"{phase}{domain}")
-    list_path = os.path.join(root, f"list_{phase}{domain}.txt")
+    paths = domain_files(folder, os.path.join(root, f"list_{phase}{domain}.txt"), lists, policy)
+    files = layouts.pair_files({"image": (folder, paths)}, policy)
+    samples = pipeline.build(
+        files,
+        functools.partial(io.load_sample, reference="image"),
+        functools.partial(io.check_sample, reference="image"),
+        preprocess,
+        policy,
+        shuffle=shuffle,
+        seed=None if seed is None else seed + index,
+    )
+    return samples, len(files["image"])
+
+
+def domain_files(folder, list_path, lists, policy):
+    """Image paths of one domain: its folder, or its MUNIT list file (`lists`: True, False or
+    "auto", i.e. when the file exists)."""
     if lists == "auto":
         lists = os.path.isfile(list_path)
     if not lists:
@@ -148,42 +143,17 @@ def domain_files(root, phase, domain, lists, policy):
     return paths
 
 
-def _domain_datasets(
-    root, dataset, phase, domains, lists, training, flip, size_multiple, seed, on_error, settings
-):
-    """(policy, [(unbatched dataset of {"image"}, sample count) per domain])."""
-    settings = dataset_settings(dataset, **{"label_nc": 0, **settings})
-    policy = pipeline.ErrorPolicy(on_error)
-    training = _training(phase, training)
-    preprocess = settings.preprocessing(training, flip, size_multiple)
-    per_domain = []
-    for index, domain in enumerate(domains):
-        paths = domain_files(root, phase, domain, lists, policy)
-        files = layouts.pair_files(
-            {"image": (os.path.join(root, f"{phase}{domain}"), paths)}, policy
-        )
-        domain_seed = None if seed is None else seed + index
-        ds = pipeline.build(
-            files, _load_image, _check_image, preprocess, policy, shuffle=training, seed=domain_seed
-        )
-        per_domain.append((ds, len(files["image"])))
-    return policy, per_domain
-
-
-def _training(phase, training):
-    return phase == "train" if training is None else training
-
-
-def _load_image(paths):
-    return {"image": io.read_image(paths["image"])}
-
-
-def _check_image(files):
-    io.check_image(files["image"][0])
+def _domain_folders(root, phase):
+    names = [name for name in sorted(os.listdir(root)) if name.startswith(phase)]
+    return [n[len(phase) :] for n in names if n != phase and os.path.isdir(os.path.join(root, n))]
 
 
 def _suffixed(sample, suffix):
     return {key + suffix: value for key, value in sample.items()}
+
+
+def _merge(*parts):
+    return {key: value for part in parts for key, value in part.items()}
 
 
 def _with_domain(sample, domain):

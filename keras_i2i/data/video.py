@@ -34,10 +34,11 @@ def video_clips(
     on_error="raise",
     **settings,
 ):
-    """Clips of `frames` consecutive frames (None: whole sequences, which need equal lengths
-    to batch), one per sequence and epoch, with one crop/flip shared by all frames.
+    """Clips of consecutive frames, one per sequence and epoch, with one crop/flip shared by
+    all frames.
 
     Args:
+        frames: frames per clip; None for whole sequences (batching them needs equal lengths).
         Others: as `paired.paired_labels` (settings such as `label_nc`, `instance`).
 
     Returns:
@@ -47,15 +48,16 @@ def video_clips(
     """
     settings = dataset_settings(dataset, **settings)
     source = "label" if settings.label_nc else "input"
-    policy = pipeline.ErrorPolicy(on_error)
+    training, preprocess, policy = pipeline.prepare(
+        settings, phase, training, flip, size_multiple, on_error
+    )
     members = sequence_members(root, phase, source, settings.instance)
     files = sequence_files(members, frames, policy)
-    training = phase == "train" if training is None else training
     samples = pipeline.build(
         files,
         functools.partial(io.load_sample, settings=settings, reference=source),
         functools.partial(io.check_sample, settings=settings, reference=source),
-        settings.preprocessing(training, flip, size_multiple),
+        preprocess,
         policy,
         shuffle=training,
         seed=seed,
