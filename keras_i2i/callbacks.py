@@ -5,10 +5,12 @@ run; every callback here writes at that step.
 """
 
 import math
+import pathlib
 
 import keras
+import tensorflow as tf
 
-from keras_i2i import training
+from keras_i2i import training, visualize
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -113,3 +115,97 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                     f"checkpoint, {newest or 'none yet'}, is kept: resume from it (e.g. with a "
                     "lower learning rate) by running the same command again.")
         return step
+
+
+class _EveryNSteps(keras.callbacks.Callback):
+    """Calls `write(step, logs)` every `every` steps (and at the end of training), on the
+    chief only; `log_dir` gets a TensorBoard writer."""
+
+    def __init__(self, every, log_dir=None):
+        super().__init__()
+        self.every = every
+        self.log_dir = log_dir
+
+    def on_train_begin(self, logs=None):
+        self._writes = self.model.distribute_strategy.extended.should_checkpoint
+        self._writer = (tf.summary.create_file_writer(str(self.log_dir))
+                        if self.log_dir is not None and self._writes else None)
+        self._written = None
+        self._seen = int(self.model.steps_trained.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.steps_trained.numpy())
+        if step // self.every > self._seen // self.every:  # passed a multiple of `every`
+            self._write(step, logs)
+        self._seen = step
+
+    def on_train_end(self, logs=None):
+        self._write(int(self.model.steps_trained.numpy()), logs)
+        if self._writer is not None:
+            self._writer.close()
+
+    def _write(self, step, logs):
+        if self._writes and step != self._written:
+            self.write(step, logs or {})
+            self._written = step
+
+
+class TensorBoardScalars(_EveryNSteps):
+    """Writes every logged loss (`loss/<name>`) and every optimizer's learning rate
+    (`learning_rate/<group>`) to TensorBoard every `every` steps, at the model's step count.
+
+    Args:
+        log_dir: TensorBoard folder.
+        every: steps between writes.
+    """
+
+    def __init__(self, log_dir, every=100):
+        super().__init__(every, log_dir)
+
+    def write(self, step, logs):
+        with self._writer.as_default(step=step):
+            for name, value in logs.items():
+                _summary("scalars", f"loss/{name}", tf.constant(float(value)))
+            for group, optimizer in self.model.optimizers.items():
+                _summary("scalars", f"learning_rate/{group}",
+                         tf.constant(float(optimizer.learning_rate)))
+
+
+class SampleGrid(_EveryNSteps):
+    """Every `every` steps, the model's `sample_columns` on a fixed batch (input | output |
+    target, a row per sample) as `<directory>/step-<step>.png` and as the TensorBoard image
+    `samples` in `log_dir`.
+
+    Args:
+        batch: a dict batch from the training data (a few samples are enough).
+        directory: folder for the PNG files, or None.
+        log_dir: TensorBoard folder, or None.
+        every: steps between grids.
+    """
+
+    def __init__(self, batch, directory=None, log_dir=None, every=1000):
+        if directory is None and log_dir is None:
+            raise ValueError("SampleGrid needs a `directory` for PNG files, a `log_dir` "
+                             "for TensorBoard, or both.")
+        super().__init__(every, log_dir)
+        self.batch = batch
+        self.directory = directory
+
+    def write(self, step, logs):
+        grid = visualize.sample_grid(self.model.sample_columns(self.batch))
+        if self.directory is not None:
+            visualize.save_png(pathlib.Path(self.directory) / f"step-{step:09d}.png", grid)
+        if self._writer is not None:
+            height, width = grid.shape[:2]
+            with self._writer.as_default(step=step):
+                _summary("images", "samples",
+                         tf.stack([str(width), str(height), tf.io.encode_png(grid)]))
+
+
+def _summary(plugin, tag, tensor):
+    """Writes `tensor` as a TensorBoard `plugin` ("scalars": a float32 scalar; "images":
+    [width, height, png] strings) at the default writer's step. Written with TensorFlow's own
+    `tf.summary.write`, so training needs no `tensorboard` package (viewing does)."""
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = plugin
+    tf.summary.write(tag, tensor, metadata=metadata.SerializeToString())

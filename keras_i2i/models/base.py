@@ -14,6 +14,7 @@ A subclass defines:
     loss_names():          the names of the losses `train_step` reports.
     serving_endpoints():   `{name: (function, [tf.TensorSpec, ...])}` for `export`; the first
                            becomes the SavedModel's `serving_default`.
+    sample_columns(batch): optional, what a progress grid shows (see its default).
 and its own `call` (inference) and `train_step`, which calls `apply_gradients(group, tape, loss)`
 once per group and ends with `return self.record_losses({...})`.
 
@@ -80,6 +81,19 @@ class GANModel(keras.Model):
     def serving_endpoints(self):
         raise NotImplementedError
 
+    def sample_columns(self, batch):
+        """The columns of a progress grid (`callbacks.SampleGrid`), left to right:
+        `{title: images (B, H, W, C)}`, float in [-1, 1] or int label maps.
+
+        The default shows `batch["input"]` (or `batch["label"]`), `self(inputs)` (every member
+        but "image"; a lone member unwrapped) and `batch["image"]`; a model whose `call`
+        takes other inputs, or that has no target, overrides it.
+        """
+        inputs = {key: value for key, value in batch.items() if key != "image"}
+        source = inputs["input"] if "input" in inputs else inputs["label"]
+        output = self(inputs if len(inputs) > 1 else source, training=False)
+        return {"input": source, "output": output, "target": batch["image"]}
+
     def build(self, input_shape=None):
         """Creates every weight by one dummy forward pass (`build_networks`), the loss trackers
         and the step counter."""
@@ -98,13 +112,16 @@ class GANModel(keras.Model):
 
     # ------------------------------------------------------------ training
 
-    def compile(self, optimizers=None, **kwargs):
+    def compile(self, optimizers=None, learning_rate_schedule=None, **kwargs):
         """Configures training.
 
         Args:
             optimizers: optional `{group: optimizer}` replacing the model's defaults
                 (`default_optimizers()`) for some groups; create them inside the strategy's
                 scope when training under `tf.distribute`.
+            learning_rate_schedule: optional `initial_learning_rate -> LearningRateSchedule`
+                (e.g. `keras_i2i.schedules.linear_decay(...)`), applied to every optimizer
+                from its own initial rate, so groups keep their ratio (TTUR).
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`,
                 `run_eagerly`, ...). No `loss` or `optimizer`: the model defines its own.
                 `jit_compile=True` under a strategy of several replicas compiles each
@@ -126,6 +143,9 @@ class GANModel(keras.Model):
         groups = self.optimizer_groups()
         with self.distribute_strategy.scope():
             chosen = {**self.default_optimizers(), **(optimizers or {})}
+            if learning_rate_schedule is not None:
+                chosen = {group: _with_schedule(optimizer, learning_rate_schedule)
+                          for group, optimizer in chosen.items()}
         unknown = set(chosen) - set(groups)
         if unknown:
             raise ValueError(f"Unknown optimizer groups {sorted(unknown)}; known: {sorted(groups)}.")
@@ -214,6 +234,14 @@ class GANModel(keras.Model):
         from keras_i2i.export import export_saved_model
 
         return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
+
+
+def _with_schedule(optimizer, make_schedule):
+    """A new optimizer like `optimizer` whose learning rate follows
+    `make_schedule(initial learning rate)`."""
+    config = optimizer.get_config()
+    config["learning_rate"] = make_schedule(float(optimizer.learning_rate))
+    return type(optimizer).from_config(config)
 
 
 def _between_workers(strategy):
