@@ -120,12 +120,8 @@ class Preprocess:
         height, width = spatial_size(sample)
         size = self.crop_size
         room = tf.stack([tf.maximum(height - size, 0), tf.maximum(width - size, 0)])
-        if self.random:
-            top_left = tf.random.stateless_uniform([2], seed, maxval=2**30, dtype=tf.int32) % (
-                room + 1
-            )
-        else:
-            top_left = room // 2
+        draw = tf.random.stateless_uniform([2], seed, maxval=2**30, dtype=tf.int32)
+        top_left = draw % (room + 1) if self.random else room // 2
         top, left = top_left[0], top_left[1]
         out = dict(sample)
         for key, value in sample.items():

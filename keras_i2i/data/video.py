@@ -92,7 +92,7 @@ def sequence_files(members, frames, policy):
     paired = layouts.pair_files(members, policy)
     rows = []
     for index in range(len(next(iter(paired.values())))):
-        sequence = {member: _frames(paths[index]) for member, paths in paired.items()}
+        sequence = {member: _frames(paths[index], member) for member, paths in paired.items()}
         lengths = {member: len(frame_paths) for member, (frame_paths, _) in sequence.items()}
         name = next(iter(paired.values()))[index]
         if len(set(lengths.values())) > 1:
@@ -118,11 +118,13 @@ def sequence_files(members, frames, policy):
     return files
 
 
-def _frames(entry):
+def _frames(entry, member):
     """(frame paths, frame numbers) of a sequence folder or video file."""
     if os.path.isdir(entry):
         paths = io.list_files(entry)
         return paths, [-1] * len(paths)
+    if member in io.LABEL_MEMBERS:
+        raise ValueError(f"{entry}: expected a folder of PNG frames ({member} ids), not a video")
     count = io.count_video_frames(entry)
     return [entry] * count, list(range(count))
 

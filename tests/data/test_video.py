@@ -63,6 +63,13 @@ def test_video_files_need_the_video_extra(sequences, monkeypatch):
         video_clips(sequences, "synthetic", frames=2)
 
 
+def test_label_frames_cannot_come_from_a_video_file(sequences):
+    (sequences / "train_A" / "seq000").rename(sequences / "seq000_labels")
+    (sequences / "train_A" / "seq000.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="seq000.mp4: expected a folder of PNG frames"):
+        video_clips(sequences, "synthetic", frames=2)
+
+
 def test_image_frames_from_a_video_file(sequences):
     av = pytest.importorskip("av")
     frames = video_sample(1, seed=2, size=16, frames=6)["image"]
