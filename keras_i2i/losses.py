@@ -10,6 +10,8 @@ number of replicas.
 import keras
 from keras import ops
 
+from keras_i2i.layers.normalization import instance_normalize
+
 GAN_MODES = ("hinge", "lsgan", "nsgan")
 SCALE_REDUCTIONS = ("mean", "sum")
 
@@ -140,23 +142,41 @@ def vgg_preprocess(images, preprocessing="caffe"):
     return x
 
 
-class VGGPerceptualLoss:
-    """pix2pixHD's / SPADE's `VGGLoss`: VGG19 features, weighted L1 distances.
+VGG_NETWORKS = ("vgg19", "vgg16")
+VGG_DISTANCES = ("l1", "mse")
 
-    `sum_i w_i * mean|vgg_i(fake) - vgg_i(real)|` over relu1_1, relu2_1, relu3_1, relu4_1,
-    relu5_1 (`block{i}_conv1` of `keras.applications.VGG19`) with weights 1/32, 1/16, 1/8,
-    1/4, 1; the real features are constants. The VGG is frozen and runs in float32
-    whatever the dtype policy. Not a Keras layer, so a model holding it does not save it.
+
+class VGGPerceptualLoss:
+    """Distances between frozen VGG features of generated and real images.
+
+    `sum_i w_i * distance(f_i(fake), f_i(real))`, `distance` the mean absolute (`"l1"`) or
+    mean squared (`"mse"`) difference, the real features taken as constants. The defaults
+    are pix2pixHD's / SPADE's `VGGLoss`: VGG19's relu1_1 ... relu5_1 (`block{i}_conv1`) with
+    weights 1/32, 1/16, 1/8, 1/4, 1, L1. MUNIT's domain-invariant perceptual loss is
+    `network="vgg16", layers=("block5_conv3",), layer_weights=(1.0,), distance="mse",
+    instance_normalize=True, skip_layers=("block4_pool",)`: relu5_3 of a VGG16 without the
+    pooling after relu4_3 (MUNIT's `Vgg16` has none), features instance-normalized.
+
+    The VGG is frozen and runs in float32 whatever the dtype policy. Not a Keras layer, so a
+    model holding it does not save it.
 
     Images are in [-1, 1]; `preprocessing` maps them to the input the weights expect (see
-    `vgg_preprocess`): `"caffe"` (default) for Keras's ImageNet weights, `"torch"` for
-    weights converted from torchvision, `"none"` to feed the [-1, 1] images unchanged as the
-    references do (with torchvision-converted weights this reproduces them exactly).
+    `vgg_preprocess`): `"caffe"` (default) for Keras's ImageNet weights (MUNIT's VGG16 takes
+    the same), `"torch"` for weights converted from torchvision, `"none"` to feed the
+    [-1, 1] images unchanged as pix2pixHD and SPADE do (with torchvision-converted weights
+    this reproduces them exactly).
 
     Args:
         weights: `"imagenet"`, None (random initialization, for tests) or a path to a
-            `.h5` / `.weights.h5` file of VGG19 (no top) weights.
+            `.h5` / `.weights.h5` file of the network's (no top) weights.
         preprocessing: `"caffe"`, `"torch"` or `"none"`.
+        network: `"vgg19"` or `"vgg16"` (`keras.applications`).
+        layers: names of the Keras VGG layers whose outputs are compared.
+        layer_weights: one weight per layer.
+        distance: `"l1"` or `"mse"`.
+        instance_normalize: instance-normalize each feature map (per sample and channel,
+            eps 1e-5) before the distance.
+        skip_layers: Keras VGG layers left out of the network.
 
     Call: `loss(real, fake)` with (B, H, W, 3) images -> float32 scalar.
     """
@@ -164,34 +184,70 @@ class VGGPerceptualLoss:
     LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
     LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
-    def __init__(self, weights="imagenet", preprocessing="caffe"):
-        if preprocessing not in VGG_PREPROCESSING:
+    def __init__(
+        self,
+        weights="imagenet",
+        preprocessing="caffe",
+        network="vgg19",
+        layers=LAYERS,
+        layer_weights=LAYER_WEIGHTS,
+        distance="l1",
+        instance_normalize=False,
+        skip_layers=(),
+    ):
+        for name, value, allowed in (
+            ("preprocessing", preprocessing, VGG_PREPROCESSING),
+            ("network", network, VGG_NETWORKS),
+            ("distance", distance, VGG_DISTANCES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if len(layers) != len(layer_weights):
             raise ValueError(
-                f"preprocessing must be one of {VGG_PREPROCESSING}, got {preprocessing!r}"
+                f"layer_weights must give one weight per layer: {len(layers)} layers, "
+                f"{len(layer_weights)} weights"
             )
         self.preprocessing = preprocessing
+        self.layer_weights = tuple(layer_weights)
+        self.distance = distance
+        self.instance_normalize = instance_normalize
+        application = (
+            keras.applications.VGG19 if network == "vgg19" else keras.applications.VGG16
+        )
         policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy("float32")
         try:
-            vgg = keras.applications.VGG19(
-                include_top=False, weights=weights, input_shape=(None, None, 3)
-            )
+            vgg = application(include_top=False, weights=weights, input_shape=(None, None, 3))
         finally:
             keras.config.set_dtype_policy(policy)
+        names = [layer.name for layer in vgg.layers[1:]]
+        unknown = sorted(set(layers) - set(names)) + sorted(set(skip_layers) - set(names))
+        if unknown:
+            raise ValueError(f"{network} has no layers {unknown}; its layers: {names}")
+        x, outputs = vgg.input, {}
+        for layer in vgg.layers[1:]:
+            if layer.name not in skip_layers:
+                x = outputs[layer.name] = layer(x)
         self.vgg = keras.Model(
-            vgg.input, [vgg.get_layer(name).output for name in self.LAYERS], name="vgg19_features"
+            vgg.input, [outputs[name] for name in layers], name=f"{network}_features"
         )
         self.vgg.trainable = False
 
     def features(self, images):
-        """The relu{1..5}_1 feature maps of [-1, 1] images."""
+        """The compared feature maps (`layers`) of [-1, 1] images."""
         return self.vgg(vgg_preprocess(images, self.preprocessing), training=False)
 
     def __call__(self, real, fake):
         batch = ops.shape(fake)[0]
         total = 0.0
         images = ops.concatenate([ops.cast(fake, "float32"), ops.cast(real, "float32")], axis=0)
-        for weight, feature in zip(self.LAYER_WEIGHTS, self.features(images)):
-            fake_feature, real_feature = feature[:batch], ops.stop_gradient(feature[batch:])
-            total += weight * ops.mean(ops.abs(fake_feature - real_feature))
+        features = self.features(images)
+        if not isinstance(features, (list, tuple)):
+            features = [features]
+        for weight, feature in zip(self.layer_weights, features):
+            if self.instance_normalize:
+                feature = instance_normalize(feature)
+            difference = feature[:batch] - ops.stop_gradient(feature[batch:])
+            distance = ops.abs(difference) if self.distance == "l1" else ops.square(difference)
+            total += weight * ops.mean(distance)
         return total

@@ -160,3 +160,38 @@ def test_vgg_loss_runs_in_float32_under_mixed_precision():
     real = tf.constant(rng.uniform(-1, 1, size=(1, 16, 16, 3)), "float16")
     value = tf.function(lambda r, f: loss(r, f), jit_compile=True)(real, real * 0.5)
     assert value.dtype == "float32" and np.isfinite(value)
+
+
+def test_munit_vgg16_loss_compares_instance_normalized_relu5_3_without_the_fourth_pool():
+    loss = losses.VGGPerceptualLoss(
+        weights=None,
+        network="vgg16",
+        layers=("block5_conv3",),
+        layer_weights=(1.0,),
+        distance="mse",
+        instance_normalize=True,
+        skip_layers=("block4_pool",),
+    )
+    real = rng.uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
+    fake = rng.uniform(-1, 1, size=(2, 32, 32, 3)).astype("float32")
+    inputs = keras.applications.vgg16.preprocess_input((np.concatenate([fake, real]) + 1) * 127.5)
+    x = inputs
+    for layer in loss.vgg.layers[1:]:
+        x = layer(x)
+    features = np.asarray(x)
+    assert features.shape == (4, 4, 4, 512)  # 32 / 8: pools after relu1_2, relu2_2, relu3_3 only
+    mean = features.mean(axis=(1, 2), keepdims=True)
+    normalized = (features - mean) / np.sqrt(features.var(axis=(1, 2), keepdims=True) + 1e-5)
+    expected = ((normalized[:2] - normalized[2:]) ** 2).mean()
+    np.testing.assert_allclose(loss(real, fake), expected, rtol=1e-4)
+    np.testing.assert_allclose(loss(real, real), 0.0, atol=1e-6)
+
+
+def test_vgg_loss_names_unknown_layers_and_options():
+    with pytest.raises(ValueError, match=r"vgg16 has no layers \['block5_conv4'\]"):
+        losses.VGGPerceptualLoss(weights=None, network="vgg16", layers=("block5_conv4",),
+                                 layer_weights=(1.0,))
+    with pytest.raises(ValueError, match="distance must be one of"):
+        losses.VGGPerceptualLoss(weights=None, distance="l2")
+    with pytest.raises(ValueError, match="one weight per layer: 5 layers, 1 weights"):
+        losses.VGGPerceptualLoss(weights=None, layer_weights=(1.0,))
