@@ -23,6 +23,8 @@ def test_edges2handbags_sample_with_munit_lists(shared_dir):
     )
     test = batches(unpaired(root, "edges2handbags", phase="test", lists=False, batch_size=None))
     assert len(test) == 9
+    mixed = batches(multi_domain(root, "edges2handbags", batch_size=None, crop_size=64, seed=0))
+    assert len(mixed) == 16 and {int(s["domain"]) for s in mixed} == {0, 1}
 
 
 def test_domains_are_shuffled_independently_and_the_smaller_repeats(tmp_path):
