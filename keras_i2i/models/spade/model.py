@@ -1,0 +1,405 @@
+"""SPADE (GauGAN): the model, its losses and its training step (NVlabs/SPADE's
+`Pix2PixModel` and `Pix2PixTrainer`).
+
+One step: the generator group (generator, and the style encoder with the VAE) minimizes
+hinge + 10 * feature matching + 10 * VGG (+ 0.05 * KL); then the discriminator minimizes
+the hinge loss on real and generated images. Both see the semantic map concatenated with
+the image, fake and real in one batch, as the reference feeds them.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_i2i.layers import semantic_map
+from keras_i2i.losses import (
+    VGGPerceptualLoss,
+    discriminator_adversarial_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    kl_divergence_loss,
+)
+from keras_i2i.models.base import GANModel
+from keras_i2i.models.discriminators import MultiscaleDiscriminator
+from keras_i2i.models.spade.encoder import SPADEStyleEncoder
+from keras_i2i.models.spade.generator import SPADEGenerator
+
+
+def reference_initializer():
+    """SPADE's `init_type="xavier"`, `init_variance=0.02`: Xavier normal with gain 0.02."""
+    return keras.initializers.VarianceScaling(
+        scale=0.02**2, mode="fan_avg", distribution="untruncated_normal"
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class SPADE(GANModel):
+    """Semantic image synthesis with spatially-adaptive normalization (Park et al., CVPR 2019).
+
+    Data: batches `{"label": int (B, H, W, 1), "instance": int (B, H, W, 1) (with
+    `use_instance`), "image": float32 (B, H, W, 3) in [-1, 1]}` as `keras_i2i.data`'s
+    `paired_labels` and `synthetic.scenes` give them. The semantic map is the one-hot label
+    map (`label_nc` channels, + 1 with `contain_dontcare_label`) and, with `use_instance`,
+    the instance boundary map (`semantic_map`).
+
+    Inference: `model(label)` or `model({"label": ..., "instance": ..., "z": ...})` ->
+    float32 images (B, H, W, 3); `translate(...)` checks its input and takes a style image;
+    `export(path)` writes a SavedModel (see `serving_endpoints`).
+
+    Args:
+        label_nc: label classes, without the dontcare class.
+        contain_dontcare_label: whether ids include `label_nc` for unlabeled pixels.
+        use_instance: add the instance boundary map (the reference's `not no_instance`).
+        image_size: `(H, W)` of the training images (the reference's `crop_size` and
+            `aspect_ratio`); it fixes the output size with the VAE, and the dummy build.
+        ngf, num_upsampling_layers, norm_G, spade_hidden: the generator's (see
+            `SPADEGenerator`).
+        use_vae: train with the style encoder (`SPADEStyleEncoder`) and sample z at
+            inference; the generator then starts from z.
+        z_dim: length of the style code.
+        norm_E: the style encoder's norm.
+        ndf, num_D, n_layers_D, norm_D: the discriminator's (`MultiscaleDiscriminator`).
+        gan_mode: `"hinge"`, `"lsgan"` or `"nsgan"` (the reference's "original").
+        lambda_feat: discriminator feature matching weight (0: off, `no_ganFeat_loss`).
+        lambda_vgg: VGG19 perceptual loss weight (0: off, `no_vgg_loss`). The VGG is built
+            by `compile` from `vgg_weights`.
+        lambda_kld: KL divergence weight with the VAE.
+        vgg_weights: `"imagenet"`, None (random, for tests) or a VGG19 weights file.
+        learning_rate: the reference's `lr`; with `ttur` the generator trains at
+            `lr / 2` and the discriminator at `lr * 2`.
+        ttur: two time-scale update rule (the reference's `not no_TTUR`).
+        beta_1, beta_2: Adam's (the reference: (0, 0.9) with TTUR, (0.5, 0.999) without).
+
+    Groups: `"generator"` (generator + style encoder), `"discriminator"`. Linear decay (the
+    reference's `niter_decay`): `compile(learning_rate_schedule=schedules.linear_decay(...))`.
+    """
+
+    def __init__(
+        self,
+        label_nc=35,
+        contain_dontcare_label=False,
+        use_instance=True,
+        image_size=(256, 512),
+        ngf=64,
+        num_upsampling_layers="normal",
+        norm_G="spectralspadesyncbatch3x3",
+        spade_hidden=128,
+        use_vae=False,
+        z_dim=256,
+        norm_E="spectralinstance",
+        ndf=64,
+        num_D=2,
+        n_layers_D=4,
+        norm_D="spectralinstance",
+        gan_mode="hinge",
+        lambda_feat=10.0,
+        lambda_vgg=10.0,
+        lambda_kld=0.05,
+        vgg_weights="imagenet",
+        learning_rate=2e-4,
+        ttur=True,
+        beta_1=0.0,
+        beta_2=0.9,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.label_nc = label_nc
+        self.contain_dontcare_label = contain_dontcare_label
+        self.use_instance = use_instance
+        self.image_size = tuple(image_size)
+        self.ngf = ngf
+        self.num_upsampling_layers = num_upsampling_layers
+        self.norm_G = norm_G
+        self.spade_hidden = spade_hidden
+        self.use_vae = use_vae
+        self.z_dim = z_dim
+        self.norm_E = norm_E
+        self.ndf = ndf
+        self.num_D = num_D
+        self.n_layers_D = n_layers_D
+        self.norm_D = norm_D
+        self.gan_mode = gan_mode
+        self.lambda_feat = lambda_feat
+        self.lambda_vgg = lambda_vgg
+        self.lambda_kld = lambda_kld
+        self.vgg_weights = vgg_weights
+        self.learning_rate = learning_rate
+        self.ttur = ttur
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+
+        self.num_classes = label_nc + int(contain_dontcare_label)
+        self.semantic_nc = self.num_classes + int(use_instance)
+        common = dict(kernel_initializer=reference_initializer(), dtype=self.dtype_policy)
+        self.generator = SPADEGenerator(
+            ngf=ngf,
+            num_upsampling_layers=num_upsampling_layers,
+            norm=norm_G,
+            spade_hidden=spade_hidden,
+            use_vae=use_vae,
+            z_dim=z_dim,
+            image_size=self.image_size,
+            name="generator",
+            **common,
+        )
+        self.discriminator = MultiscaleDiscriminator(
+            num_D=num_D, n_layers=n_layers_D, ndf=ndf, norm=norm_D, name="discriminator", **common
+        )
+        self.style_encoder = (
+            SPADEStyleEncoder(ngf=ngf, norm=norm_E, z_dim=z_dim, name="style_encoder", **common)
+            if use_vae
+            else None
+        )
+        self.seed_generator = keras.random.SeedGenerator(name="seed_generator")
+        self.vgg_loss = None
+        self.build()
+
+    # ---------------------------------------------------------------- networks
+
+    def build_networks(self):
+        size = self.image_size if self.use_vae else (self.generator.scale,) * 2
+        semantics = ops.zeros((1, *size, self.semantic_nc))
+        fake = self._generate(semantics, ops.zeros((1, self.z_dim)))
+        self.discriminator(ops.concatenate([semantics, fake], axis=-1))
+        if self.use_vae:
+            self.style_encoder(ops.zeros((1, 8, 8, 3)))
+
+    def optimizer_groups(self):
+        generator = self.generator.trainable_variables
+        if self.use_vae:
+            generator = generator + self.style_encoder.trainable_variables
+        return {"generator": generator, "discriminator": self.discriminator.trainable_variables}
+
+    def default_optimizers(self):
+        g_lr, d_lr = (
+            (self.learning_rate / 2, self.learning_rate * 2)
+            if self.ttur
+            else (self.learning_rate,) * 2
+        )
+        adam = dict(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=1e-8)
+        return {
+            "generator": keras.optimizers.Adam(g_lr, name="generator_adam", **adam),
+            "discriminator": keras.optimizers.Adam(d_lr, name="discriminator_adam", **adam),
+        }
+
+    def loss_names(self):
+        names = ["g_gan"]
+        if self.lambda_feat > 0:
+            names.append("g_feat")
+        if self.lambda_vgg > 0:
+            names.append("g_vgg")
+        if self.use_vae:
+            names.append("g_kld")
+        return names + ["d_real", "d_fake"]
+
+    def compile(self, optimizers=None, **kwargs):
+        """`GANModel.compile`; also builds the VGG19 of the perceptual loss (`lambda_vgg > 0`)
+        from `vgg_weights`, so that inference never needs it."""
+        if self.lambda_vgg > 0 and self.vgg_loss is None:
+            self.vgg_loss = VGGPerceptualLoss(weights=self.vgg_weights)
+        super().compile(optimizers=optimizers, **kwargs)
+
+    # ---------------------------------------------------------------- forward
+
+    def semantics(self, label, instance=None):
+        """The generator's input: (B, H, W, semantic_nc) float32 from the int label map (and
+        the instance map with `use_instance`), both (B, H, W, 1)."""
+        if self.use_instance and instance is None:
+            raise ValueError(
+                "This SPADE model uses instance maps (use_instance=True): pass the instance "
+                "map (B, H, W, 1) with the label map."
+            )
+        return semantic_map(label, self.num_classes, instance if self.use_instance else None)
+
+    def encode(self, images, training=False):
+        """The style encoder's `(mu, logvar)`, (B, z_dim) float32, of [-1, 1] images."""
+        if not self.use_vae:
+            raise ValueError("This SPADE model has no style encoder (use_vae=False).")
+        return self.style_encoder(images, training=training)
+
+    def reparameterize(self, mu, logvar, seed=None):
+        """`z = mu + exp(logvar / 2) * eps`, eps ~ N(0, 1) (from the model's seed generator, or
+        `seed`)."""
+        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator if seed is None else seed)
+        return mu + ops.exp(0.5 * logvar) * eps
+
+    def _generate(self, semantics, z, training=False):
+        """Generated images (B, H, W, 3) float32 from the semantic map (and z with the VAE)."""
+        inputs = [semantics, z] if self.use_vae else semantics
+        return ops.cast(self.generator(inputs, training=training), "float32")
+
+    def call(self, inputs, training=False):
+        """Images (B, H, W, 3) float32 from a label map (B, H, W, 1), or from a dict with
+        `"label"`, `"instance"` (with `use_instance`) and optionally `"z"` (with the VAE;
+        random N(0, 1) codes otherwise)."""
+        if not isinstance(inputs, dict):
+            inputs = {"label": inputs}
+        semantics = self.semantics(inputs["label"], inputs.get("instance"))
+        z = inputs.get("z")
+        if self.use_vae and z is None:
+            z = keras.random.normal((ops.shape(semantics)[0], self.z_dim), seed=self.seed_generator)
+        return self._generate(semantics, z, training=training)
+
+    def translate(self, labels, instances=None, style_image=None, z=None, seed=None):
+        """Images for label maps: random styles, or the style of `style_image`.
+
+        Args:
+            labels: int (B, H, W) or (B, H, W, 1) label ids in 0..num_classes-1; H and W
+                multiples of `2^n` (see `SPADEGenerator`), or `image_size` with the VAE.
+            instances: int instance ids of the same shape (models with `use_instance`).
+            style_image: with the VAE, (B, H, W, 3) images in [-1, 1] whose style is used:
+                z sampled from the style encoder's posterior, as the reference does.
+            z: with the VAE, (B, z_dim) style codes; by default z ~ N(0, 1).
+            seed: int seed of the random codes, for reproducible results.
+
+        Returns:
+            float32 numpy (B, H, W, 3) in [-1, 1].
+        """
+        labels = self._check_map(labels, "labels")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(
+                f"labels must be ids in 0..{self.num_classes - 1} (label_nc {self.label_nc}"
+                f"{' + dontcare' if self.contain_dontcare_label else ''}), got ids "
+                f"{labels.min()}..{labels.max()}"
+            )
+        self._check_size(labels.shape[1:3])
+        if instances is not None:
+            instances = self._check_map(instances, "instances")
+            if instances.shape != labels.shape:
+                raise ValueError(
+                    f"instances have shape {instances.shape}, expected the labels' {labels.shape}"
+                )
+        semantics = self.semantics(labels, instances)
+        batch = labels.shape[0]
+        if (style_image is not None or z is not None) and not self.use_vae:
+            raise ValueError("style_image and z need a model with the VAE (use_vae=True).")
+        if style_image is not None and z is not None:
+            raise ValueError("Pass style_image or z, not both.")
+        if style_image is not None:
+            style_image = np.asarray(style_image, "float32")
+            if style_image.ndim != 4 or style_image.shape[0] != batch or style_image.shape[-1] != 3:
+                raise ValueError(
+                    f"style_image must be ({batch}, H, W, 3), got shape {style_image.shape}"
+                )
+            mu, logvar = self.encode(style_image)
+            z = self.reparameterize(mu, logvar, seed=seed)
+        elif self.use_vae and z is None:
+            z = keras.random.normal((batch, self.z_dim), seed=seed)
+        elif z is not None:
+            z = np.asarray(z, "float32")
+            if z.shape != (batch, self.z_dim):
+                raise ValueError(f"z must be ({batch}, {self.z_dim}), got shape {z.shape}")
+        return ops.convert_to_numpy(self._generate(semantics, z))
+
+    def _check_map(self, maps, what):
+        maps = np.asarray(maps)
+        if maps.ndim == 3:
+            maps = maps[..., None]
+        if maps.ndim != 4 or maps.shape[-1] != 1 or not np.issubdtype(maps.dtype, np.integer):
+            raise ValueError(
+                f"{what} must be integer maps (B, H, W) or (B, H, W, 1), got {maps.dtype} "
+                f"with shape {maps.shape}"
+            )
+        return maps.astype("int32")
+
+    def _check_size(self, size):
+        if self.use_vae:
+            if tuple(size) != self.image_size:
+                raise ValueError(
+                    f"label maps must be {self.image_size} (image_size: the VAE's dense layer "
+                    f"fixes the output size), got {tuple(size)}"
+                )
+        elif any(n % self.generator.scale or n == 0 for n in size):
+            raise ValueError(
+                f"label maps must have H and W multiples of {self.generator.scale} "
+                f"(num_upsampling_layers={self.num_upsampling_layers!r}), got {tuple(size)}"
+            )
+
+    # ---------------------------------------------------------------- training
+
+    def _discriminate(self, semantics, fake, real):
+        """Discriminator features of fake and real (semantic map + image), fed as one batch;
+        returns `(fake_features, real_features)`, each a list over scales of lists."""
+        pairs = ops.concatenate(
+            [
+                ops.concatenate([semantics, fake], axis=-1),
+                ops.concatenate([semantics, real], axis=-1),
+            ],
+            axis=0,
+        )
+        features = self.discriminator(pairs, training=True)
+        batch = ops.shape(fake)[0]
+        fake_features = [[f[:batch] for f in scale] for scale in features]
+        real_features = [[f[batch:] for f in scale] for scale in features]
+        return fake_features, real_features
+
+    def train_step(self, data):
+        if "label" not in data or "image" not in data:
+            raise ValueError(f"SPADE trains on {{'label', 'image'}} batches, got {sorted(data)}")
+        semantics = self.semantics(data["label"], data.get("instance"))
+        real = ops.cast(data["image"], "float32")
+        losses = {}
+        with tf.GradientTape() as tape:
+            z = None
+            if self.use_vae:
+                mu, logvar = self.style_encoder(real, training=True)
+                z = self.reparameterize(mu, logvar)
+                losses["g_kld"] = self.lambda_kld * kl_divergence_loss(mu, logvar)
+            fake = self._generate(semantics, z, training=True)
+            fake_features, real_features = self._discriminate(semantics, fake, real)
+            losses["g_gan"] = generator_adversarial_loss(fake_features, self.gan_mode)
+            if self.lambda_feat > 0:
+                losses["g_feat"] = self.lambda_feat * feature_matching_loss(
+                    real_features, fake_features
+                )
+            if self.lambda_vgg > 0:
+                losses["g_vgg"] = self.lambda_vgg * self.vgg_loss(real, fake)
+            g_loss = sum(losses.values())
+        self.apply_gradients("generator", tape, g_loss)
+
+        # The reference generates the fake again with the updated generator (no gradient);
+        # the image of the generator step serves instead, saving a generator pass.
+        with tf.GradientTape() as tape:
+            fake_features, real_features = self._discriminate(
+                semantics, ops.stop_gradient(fake), real
+            )
+            losses["d_real"], losses["d_fake"] = discriminator_adversarial_loss(
+                real_features, fake_features, self.gan_mode
+            )
+            d_loss = losses["d_real"] + losses["d_fake"]
+        self.apply_gradients("discriminator", tape, d_loss)
+        return self.record_losses(losses)
+
+    # ---------------------------------------------------------------- export
+
+    def serving_endpoints(self):
+        """`serving_default`: `label` int32 (B, H, W, 1) [+ `instance` int32 (B, H, W, 1)]
+        -> `{"image": float32 (B, H, W, 3)}`, random styles with the VAE. With the VAE also
+        `translate_with_style` (the same + `z` float32 (B, z_dim)) and `encode_style`
+        (`image` float32 (B, H, W, 3) -> `{"mu", "logvar"}`)."""
+        maps = [tf.TensorSpec([None, None, None, 1], tf.int32, name="label")]
+        if self.use_instance:
+            maps.append(tf.TensorSpec([None, None, None, 1], tf.int32, name="instance"))
+
+        def generate(maps, z):
+            semantics = self.semantics(*maps)
+            if self.use_vae and z is None:
+                z = tf.random.normal((tf.shape(semantics)[0], self.z_dim))
+            return {"image": self._generate(semantics, z)}
+
+        endpoints = {"translate": (lambda *maps: generate(maps, None), maps)}
+        if self.use_vae:
+            z_spec = tf.TensorSpec([None, self.z_dim], tf.float32, name="z")
+            endpoints["translate_with_style"] = (
+                lambda *inputs: generate(inputs[:-1], inputs[-1]),
+                [*maps, z_spec],
+            )
+
+            def encode_style(image):
+                mu, logvar = self.encode(image)
+                return {"mu": mu, "logvar": logvar}
+
+            image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
+            endpoints["encode_style"] = (encode_style, [image_spec])
+        return endpoints
