@@ -6,15 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_i2i import training
+from keras_i2i import cli, training
 from keras_i2i.callbacks import TrainingCheckpoint
 from tests.toy_gan import ToyGAN, scheduled_toy, toy_dataset, two_replicas
 
@@ -112,49 +112,48 @@ def test_a_checkpoint_of_another_model_or_optimizer_is_refused_by_name(tmp_path)
         training.load_checkpoint(unscheduled, checkpoint)
 
 
-RUN = textwrap.dedent("""
-    import sys, time
-    import keras, numpy as np
-    from keras_i2i.callbacks import TrainingCheckpoint
-    from tests.toy_gan import scheduled_toy, toy_dataset
-
-    class Slow(keras.callbacks.Callback):  # gives the test time to kill mid-run
-        def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.15)
-
-    model = scheduled_toy()
-    model.fit(toy_dataset(batch_size=2, num=8), epochs=4, verbose=0,
-              callbacks=[TrainingCheckpoint(sys.argv[1], every=1), Slow()])
-    np.savez(sys.argv[2], *[v.numpy() for v in model.weights],
-             *[v.numpy() for opt in model.optimizers.values() for v in opt.variables])
-""")
+CLI = "import sys, tests.toy_gan; from keras_i2i.cli import main; sys.exit(main(sys.argv[1:]))"
+TRAIN = ["train", "--model", "toy", "--preset", "tiny", "--data", "synthetic",
+         "--synthetic-samples", "96", "--batch-size", "2", "--epochs", "2", "--verbose", "0"]
 
 
-def test_a_run_killed_with_sigkill_resumes_with_the_same_command(tmp_path):
-    command = [sys.executable, "-c", RUN, str(tmp_path / "ckpt"), str(tmp_path / "final.npz")]
+def h5_arrays(path):
+    """`{name: array}` of every dataset in an HDF5 file."""
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: arrays.update(
+            {name: item[()]} if isinstance(item, h5py.Dataset) else {}))
+    return arrays
+
+
+def test_a_run_killed_with_sigkill_resumes_with_the_same_command(tmp_path, capsys):
+    """`keras-i2i train` (96 steps, a checkpoint every 4) runs in a subprocess that is killed
+    mid-run; the same command run again (here, in-process) ends in the state of a run never
+    interrupted: weights, every optimizer's moments and step count, the schedule's position."""
+    arguments = [*TRAIN, "--checkpoint-every", "4", "--out", str(tmp_path / "run")]
+    checkpoints = tmp_path / "run" / "checkpoints"
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen([sys.executable, "-c", CLI, *arguments], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while training.latest_checkpoint(tmp_path / "ckpt") is None or (
-            int(training.latest_checkpoint(tmp_path / "ckpt").name[5:]) < 6):
+    while len(training.list_checkpoints(checkpoints)) < 2 or (
+            training.latest_checkpoint(checkpoints).name < "ckpt-000000008"):
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
-        time.sleep(0.05)
+        time.sleep(0.01)
     run.send_signal(signal.SIGKILL)
     run.wait()
-    killed_at = int(training.latest_checkpoint(tmp_path / "ckpt").name[5:])
-    assert 6 <= killed_at < 16 and not (tmp_path / "final.npz").exists()
+    killed = json.loads((training.latest_checkpoint(checkpoints) / "state.json").read_text())
+    assert killed["step"] < 96 and not (tmp_path / "run" / "preset").exists()
 
-    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"step {killed_at}." in resumed.stdout
-
-    expected = scheduled_toy()
-    expected.fit(toy_dataset(batch_size=2, num=8), epochs=4, verbose=0)
-    final = np.load(tmp_path / "final.npz")
-    reference = [v.numpy() for v in expected.weights] + [
-        v.numpy() for opt in expected.optimizers.values() for v in opt.variables]
-    assert len(final.files) == len(reference)
-    for i, value in enumerate(reference):
-        np.testing.assert_allclose(final[f"arr_{i}"], value, atol=1e-6)
+    assert cli.main(arguments) == 0
+    assert f"step {killed['step']}." in capsys.readouterr().out
+    assert cli.main([*TRAIN, "--out", str(tmp_path / "reference")]) == 0
+    final = training.latest_checkpoint(checkpoints)
+    expected = training.latest_checkpoint(tmp_path / "reference" / "checkpoints")
+    assert final.name == expected.name == "ckpt-000000096"
+    arrays = h5_arrays(final / "model.weights.h5")
+    expected_arrays = h5_arrays(expected / "model.weights.h5")
+    assert arrays.keys() == expected_arrays.keys()
+    assert any(name.startswith("optimizers/") for name in arrays)  # every optimizer's state
+    for name, value in expected_arrays.items():
+        np.testing.assert_allclose(arrays[name], value, atol=1e-6, err_msg=name)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_i2i import presets as preset_lib
+from keras_i2i.models import registry
 from keras_i2i.models.base import GANModel
 
 
@@ -102,3 +103,12 @@ def scheduled_toy():
     model.compile(optimizers={group: keras.optimizers.Adam(decay)
                               for group in ("generator", "discriminator")})
     return model
+
+
+def toy_synthetic(num_samples, *, size, batch_size, seed):
+    """The command line's synthetic data for ToyGAN (8x8 whatever `size`)."""
+    return toy_dataset(batch_size=batch_size, num=num_samples, seed=seed)
+
+
+registry.register_model("toy", ToyGAN, data="paired_images", synthetic=toy_synthetic,
+                        description="ToyGAN: RGB -> RGB, for the tests")

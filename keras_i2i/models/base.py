@@ -148,7 +148,8 @@ class GANModel(keras.Model):
                           for group, optimizer in chosen.items()}
         unknown = set(chosen) - set(groups)
         if unknown:
-            raise ValueError(f"Unknown optimizer groups {sorted(unknown)}; known: {sorted(groups)}.")
+            raise ValueError(
+                f"Unknown optimizer groups {sorted(unknown)}; known: {sorted(groups)}.")
         self.optimizers = {group: self._prepare_optimizer(chosen[group], groups[group])
                            for group in groups}
         self._xla_networks = xla_networks

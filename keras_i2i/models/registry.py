@@ -1,0 +1,87 @@
+"""The models the `keras-i2i` command knows, by name, with their data and training defaults.
+
+Each model registers itself once, in its package's `__init__.py`, beside its presets:
+
+    register_model("spade", SPADE, data="paired_labels", synthetic="scenes",
+                   schedule="linear", converter="keras_i2i.convert.spade:convert",
+                   description="SPADE / GauGAN: semantic label map -> photo")
+
+A model registers under its package's name (`keras_i2i/models/spade/` -> "spade"), which the
+command imports when that name is asked for.
+"""
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Callable, Optional, Union
+
+SCHEDULES = ("constant", "linear", "step")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How the command line builds, feeds and trains one model.
+
+    Attributes:
+        name: the command-line name (`--model spade`).
+        model_class: the `GANModel` subclass.
+        data: the loader in `keras_i2i.data` for a dataset folder ("paired_labels",
+            "paired_images", "unpaired", "multi_domain", "video_clips", ...), or a function
+            `(root, dataset=None, *, batch_size, seed, **options) -> tf.data.Dataset`.
+        synthetic: the generator in `keras_i2i.data.synthetic` ("scenes", "unpaired", ...),
+            or a function `(num_samples, *, size, batch_size, seed) -> tf.data.Dataset`.
+        schedule: the reference learning-rate policy: "linear" (pix2pixHD/SPADE: constant,
+            then linear decay over the last `decay_epochs`), "step" (MUNIT: times `gamma`
+            every `step_size` steps) or "constant".
+        step_size: steps between decays of the "step" schedule.
+        gamma: the decay factor of the "step" schedule.
+        converter: "module:function" turning a reference PyTorch checkpoint into a model:
+            `function(checkpoint_path, preset=None) -> GANModel`, or None.
+        description: one line for `keras-i2i presets`.
+    """
+
+    name: str
+    model_class: type
+    data: Union[str, Callable]
+    synthetic: Union[str, Callable]
+    schedule: str = "linear"
+    step_size: int = 100_000
+    gamma: float = 0.5
+    converter: Optional[str] = None
+    description: str = ""
+
+
+_MODELS = {}
+
+
+def register_model(name, model_class, **spec):
+    """Makes `model_class` known to the command line as `name` (see `ModelSpec`)."""
+    spec = ModelSpec(name, model_class, **spec)
+    if spec.schedule not in SCHEDULES:
+        raise ValueError(f"Model {name!r}: schedule must be one of {SCHEDULES}, "
+                         f"got {spec.schedule!r}.")
+    _MODELS[name] = spec
+    return spec
+
+
+def get_model(name):
+    """The `ModelSpec` registered as `name`; the error lists the known names."""
+    if name not in _MODELS and name in _model_packages():
+        importlib.import_module(f"keras_i2i.models.{name}")
+    if name not in _MODELS:
+        known = ", ".join(sorted(set(_MODELS) | set(_model_packages()))) or "none"
+        raise ValueError(f"Unknown model {name!r}. Known models: {known}.")
+    return _MODELS[name]
+
+
+def list_models():
+    """Every `ModelSpec`, by name (importing every model package)."""
+    for name in _model_packages():
+        get_model(name)
+    return dict(sorted(_MODELS.items()))
+
+
+def _model_packages():
+    import keras_i2i.models as package
+
+    return [module.name for module in pkgutil.iter_modules(package.__path__) if module.ispkg]
