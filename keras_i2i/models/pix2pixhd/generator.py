@@ -1,0 +1,361 @@
+"""pix2pixHD's coarse-to-fine generator (Wang et al. 2018, section 3.2).
+
+`GlobalGenerator` is G1: a convolutional front-end, residual blocks and a transposed
+convolutional back-end. A `LocalEnhancer` is G2: its own front-end at twice G1's resolution,
+whose output is summed with the last feature map of G1's back-end before its residual blocks
+and back-end. `CoarseToFineGenerator` is G = {G1, G2, ...}: G1 alone (`n_local_enhancers=0`,
+the reference's `netG='global'`) or G1 at the coarsest level of an input pyramid under one
+enhancer per level (`netG='local'`).
+"""
+
+import keras
+
+from keras_i2i.layers import AvgPool2D, ConvBlock, ResidualBlock
+
+NORMS = ("instance", "batch")
+# The reference's `weights_init`: conv weights N(0, 0.02).
+DEFAULT_INITIALIZER = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.02}}
+
+
+def check_size(inputs, multiple, network):
+    """Raises a `ValueError` when the static H or W of `inputs` is not a multiple of `multiple`.
+
+    Every stride-2 convolution rounds odd sizes up and every transposed one doubles, so other
+    sizes would not come back to the input size (or not add up in a local enhancer).
+    """
+    height, width = inputs.shape[1], inputs.shape[2]
+    bad = [n for n in (height, width) if n is not None and n % multiple]
+    if bad:
+        raise ValueError(
+            f"{network} takes inputs whose height and width are multiples of {multiple} (its "
+            f"total downsampling), got {height}x{width}; crop or pad them (Pix2PixHD pads when "
+            "built with pad_inputs=True)."
+        )
+
+
+def build_sequence(blocks, input_shape):
+    """Builds `blocks` one after the other from `input_shape`; returns the output shape."""
+    shape = input_shape
+    for block in blocks:
+        block.build(shape)
+        shape = block.compute_output_shape(shape)
+    return shape
+
+
+def run_sequence(blocks, x):
+    for block in blocks:
+        x = block(x)
+    return x
+
+
+def check_norm(norm):
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def output_block(output_nc, initializer, policy, name):
+    """Reflection pad 3, 7 x 7 convolution to the image channels, tanh."""
+    return ConvBlock(
+        output_nc,
+        7,
+        padding=3,
+        pad_type="reflect",
+        activation="tanh",
+        kernel_initializer=initializer,
+        dtype=policy,
+        name=name,
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class GlobalGenerator(keras.Model):
+    """G1, the reference's `GlobalGenerator`.
+
+    Front-end: reflection pad 3, 7 x 7 convolution to `ngf` channels, norm, ReLU; then
+    `n_downsampling` 3 x 3 stride-2 convolutions (zero padding 1) doubling the channels.
+    `n_blocks` residual blocks (reflection pad, 3 x 3 conv, norm, ReLU, reflection pad,
+    3 x 3 conv, norm, plus the input). Back-end: `n_downsampling` 3 x 3 stride-2 transposed
+    convolutions halving the channels, then (with `include_output`) reflection pad 3, 7 x 7
+    convolution to `output_nc`, tanh. Every convolution has a bias; norms are
+    `InstanceNorm2d(affine=False)` (`"instance"`) or `BatchNorm2d` (`"batch"`).
+
+    Input (B, H, W, C) with H and W multiples of `2 ** n_downsampling`. Output (B, H, W,
+    output_nc) in [-1, 1], or without `include_output` the back-end's last feature map
+    (B, H, W, ngf), which a local enhancer adds to its own features.
+
+    Sub-layers: `front_end`, `residual_blocks`, `back_end` (lists of blocks, the output block
+    last).
+    """
+
+    def __init__(
+        self,
+        ngf=64,
+        n_downsampling=4,
+        n_blocks=9,
+        output_nc=3,
+        norm="instance",
+        include_output=True,
+        kernel_initializer=DEFAULT_INITIALIZER,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_norm(norm)
+        self.ngf = ngf
+        self.n_downsampling = n_downsampling
+        self.n_blocks = n_blocks
+        self.output_nc = output_nc
+        self.norm = norm
+        self.include_output = include_output
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    @property
+    def size_multiple(self):
+        return 2**self.n_downsampling
+
+    def build(self, input_shape):
+        common = dict(
+            norm=self.norm, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
+        )
+        self.front_end = [
+            ConvBlock(self.ngf, 7, padding=3, pad_type="reflect", name="front_end_0", **common)
+        ]
+        for i in range(self.n_downsampling):
+            self.front_end.append(
+                ConvBlock(
+                    self.ngf * 2 ** (i + 1), 3, strides=2, padding=1, name=f"front_end_{i + 1}",
+                    **common,
+                )
+            )
+        self.residual_blocks = [
+            ResidualBlock(name=f"residual_block_{i}", **common) for i in range(self.n_blocks)
+        ]
+        self.back_end = [
+            ConvBlock(
+                self.ngf * 2 ** (self.n_downsampling - i - 1),
+                3,
+                strides=2,
+                padding=1,
+                transposed=True,
+                output_padding=1,
+                name=f"back_end_{i}",
+                **common,
+            )
+            for i in range(self.n_downsampling)
+        ]
+        if self.include_output:
+            self.back_end.append(
+                output_block(
+                    self.output_nc, self.kernel_initializer, self.dtype_policy, "output"
+                )
+            )
+        build_sequence(self.front_end + self.residual_blocks + self.back_end, input_shape)
+
+    def call(self, inputs):
+        check_size(inputs, self.size_multiple, "GlobalGenerator")
+        return run_sequence(self.front_end + self.residual_blocks + self.back_end, inputs)
+
+    def compute_output_shape(self, input_shape):
+        channels = self.output_nc if self.include_output else self.ngf
+        return (*input_shape[:-1], channels)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngf": self.ngf,
+            "n_downsampling": self.n_downsampling,
+            "n_blocks": self.n_blocks,
+            "output_nc": self.output_nc,
+            "norm": self.norm,
+            "include_output": self.include_output,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class LocalEnhancer(keras.layers.Layer):
+    """G2, one local enhancer level of the reference's `LocalEnhancer`.
+
+    Front-end: reflection pad 3, 7 x 7 convolution to `ngf`, norm, ReLU; a 3 x 3 stride-2
+    convolution to `2 * ngf`, norm, ReLU. Its output plus the coarser level's last feature
+    map goes through `n_blocks` residual blocks, and the back-end: a 3 x 3 stride-2 transposed
+    convolution to `ngf`, norm, ReLU, then (with `include_output`, the finest level) the
+    7 x 7 output convolution and tanh.
+
+    Inputs `[x, coarser]`: x (B, H, W, C) the generator input at this level's resolution,
+    `coarser` (B, H / 2, W / 2, 2 * ngf) the coarser level's features. Output (B, H, W,
+    output_nc) in [-1, 1], or (B, H, W, ngf) without `include_output`.
+
+    Sub-layers: `front_end`, `residual_blocks`, `back_end`.
+    """
+
+    def __init__(
+        self,
+        ngf=32,
+        n_blocks=3,
+        output_nc=3,
+        norm="instance",
+        include_output=True,
+        kernel_initializer=DEFAULT_INITIALIZER,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_norm(norm)
+        self.ngf = ngf
+        self.n_blocks = n_blocks
+        self.output_nc = output_nc
+        self.norm = norm
+        self.include_output = include_output
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        x_shape, _ = input_shape
+        common = dict(
+            norm=self.norm, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
+        )
+        self.front_end = [
+            ConvBlock(self.ngf, 7, padding=3, pad_type="reflect", name="front_end_0", **common),
+            ConvBlock(2 * self.ngf, 3, strides=2, padding=1, name="front_end_1", **common),
+        ]
+        self.residual_blocks = [
+            ResidualBlock(name=f"residual_block_{i}", **common) for i in range(self.n_blocks)
+        ]
+        self.back_end = [
+            ConvBlock(
+                self.ngf, 3, strides=2, padding=1, transposed=True, output_padding=1,
+                name="back_end_0", **common,
+            )
+        ]
+        if self.include_output:
+            self.back_end.append(
+                output_block(
+                    self.output_nc, self.kernel_initializer, self.dtype_policy, "output"
+                )
+            )
+        shape = build_sequence(self.front_end, x_shape)
+        build_sequence(self.residual_blocks + self.back_end, shape)
+
+    def call(self, inputs):
+        x, coarser = inputs
+        features = run_sequence(self.front_end, x) + coarser
+        return run_sequence(self.residual_blocks + self.back_end, features)
+
+    def compute_output_shape(self, input_shape):
+        x_shape, _ = input_shape
+        return (*x_shape[:-1], self.output_nc if self.include_output else self.ngf)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngf": self.ngf,
+            "n_blocks": self.n_blocks,
+            "output_nc": self.output_nc,
+            "norm": self.norm,
+            "include_output": self.include_output,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class CoarseToFineGenerator(keras.Model):
+    """G = {G1, G2, ...}: the global generator under `n_local_enhancers` local enhancers.
+
+    The input is downsampled `n_local_enhancers` times with
+    `AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`; G1 (without its output
+    layers, `ngf * 2 ** n_local_enhancers` channels) runs on the coarsest input, and enhancer
+    n (`ngf * 2 ** (n_local_enhancers - n)` channels) on the input at its resolution, the
+    finest one producing the image. With `n_local_enhancers=0` this is G1 alone, with its
+    output layers. Arguments follow the reference's options; `ngf` is the finest level's.
+
+    Input (B, H, W, C), H and W multiples of `size_multiple` =
+    `2 ** (n_downsample_global + n_local_enhancers)`. Output (B, H, W, output_nc) in [-1, 1].
+
+    Sub-layers: `global_generator` (a `GlobalGenerator`), `local_enhancers` (a list, coarse to
+    fine), `downsample`.
+    """
+
+    def __init__(
+        self,
+        ngf=64,
+        n_downsample_global=4,
+        n_blocks_global=9,
+        n_local_enhancers=0,
+        n_blocks_local=3,
+        output_nc=3,
+        norm="instance",
+        kernel_initializer=DEFAULT_INITIALIZER,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.ngf = ngf
+        self.n_downsample_global = n_downsample_global
+        self.n_blocks_global = n_blocks_global
+        self.n_local_enhancers = n_local_enhancers
+        self.n_blocks_local = n_blocks_local
+        self.output_nc = output_nc
+        self.norm = norm
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        common = dict(
+            output_nc=output_nc,
+            norm=norm,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+        )
+        self.global_generator = GlobalGenerator(
+            ngf * 2**n_local_enhancers,
+            n_downsample_global,
+            n_blocks_global,
+            include_output=n_local_enhancers == 0,
+            name="global_generator",
+            **common,
+        )
+        self.local_enhancers = [
+            LocalEnhancer(
+                ngf * 2 ** (n_local_enhancers - n),
+                n_blocks_local,
+                include_output=n == n_local_enhancers,
+                name=f"local_enhancer_{n}",
+                **common,
+            )
+            for n in range(1, n_local_enhancers + 1)
+        ]
+        self.downsample = AvgPool2D(dtype=self.dtype_policy, name="downsample")
+
+    @property
+    def size_multiple(self):
+        return 2 ** (self.n_downsample_global + self.n_local_enhancers)
+
+    def build(self, input_shape):
+        shapes = [tuple(input_shape)]
+        for _ in self.local_enhancers:
+            shapes.append(self.downsample.compute_output_shape(shapes[-1]))
+        self.global_generator.build(shapes[-1])
+        features = self.global_generator.compute_output_shape(shapes[-1])
+        for enhancer, shape in zip(self.local_enhancers, reversed(shapes[:-1])):
+            enhancer.build([shape, features])
+            features = enhancer.compute_output_shape([shape, features])
+
+    def call(self, inputs):
+        check_size(inputs, self.size_multiple, "CoarseToFineGenerator")
+        pyramid = [inputs]
+        for _ in self.local_enhancers:
+            pyramid.append(self.downsample(pyramid[-1]))
+        output = self.global_generator(pyramid[-1])
+        for enhancer, x in zip(self.local_enhancers, reversed(pyramid[:-1])):
+            output = enhancer([x, output])
+        return output
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.output_nc)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngf": self.ngf,
+            "n_downsample_global": self.n_downsample_global,
+            "n_blocks_global": self.n_blocks_global,
+            "n_local_enhancers": self.n_local_enhancers,
+            "n_blocks_local": self.n_blocks_local,
+            "output_nc": self.output_nc,
+            "norm": self.norm,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }

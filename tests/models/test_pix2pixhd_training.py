@@ -1,0 +1,192 @@
+"""pix2pixHD around the step: coarse-to-fine loading, the schedule callbacks, instance feature
+clusters and their manipulation, SavedModel export."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_i2i.models.pix2pixhd import FixCoarseLevels, LinearDecay, Pix2PixHD, kmeans
+from keras_i2i.models.pix2pixhd.clustering import cluster_by_class, instance_features
+from tests.models.test_pix2pixhd import TINY, _labels
+
+COARSE = dict(TINY, ngf=8, n_local_enhancers=0, num_D=1)
+
+
+def _weights(layers):
+    return [w.numpy().copy() for layer in layers for w in layer.weights]
+
+
+def _changed(before, layers):
+    return [not np.array_equal(b, a) for b, a in zip(before, _weights(layers))]
+
+
+def test_load_coarse_model_copies_the_global_generator_encoder_and_scales():
+    coarse, fine = Pix2PixHD(**COARSE), Pix2PixHD(**TINY)
+    fine.load_coarse_model(coarse)
+    x = np.random.default_rng(0).normal(size=(1, 16, 16, 6)).astype("float32")
+    source, target = coarse.generator.global_generator, fine.generator.global_generator
+    h = x
+    for block in source.front_end + source.residual_blocks + source.back_end[:-1]:
+        h = block(h)
+    np.testing.assert_allclose(target(x), h, atol=1e-6)
+    # Coarse scale 0 (full resolution of the coarse model) is the fine model's scale 1.
+    for a, b in zip(coarse.discriminator.scales[0], fine.discriminator.scales[1]):
+        np.testing.assert_array_equal(a.conv.kernel.numpy(), b.conv.kernel.numpy())
+    assert not np.allclose(fine.discriminator.scales[0][0].conv.kernel.numpy(),
+                           coarse.discriminator.scales[0][0].conv.kernel.numpy())
+    for a, b in zip(coarse.encoder.weights, fine.encoder.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="fewer local enhancers than this one"):
+        coarse.load_coarse_model(fine)
+    with pytest.raises(ValueError, match=r"has shape \(7, 7, 6, 4\), .* here \(7, 7, 6, 8\)"):
+        fine.load_coarse_model(Pix2PixHD(**dict(COARSE, ngf=4)))
+
+
+def test_linear_decay_follows_the_reference_epochs():
+    decay = LinearDecay({"generator": 1.0}, constant_epochs=2, decay_epochs=4)
+    # epochs 1..6 of the reference: 1, 1, 1, 0.75, 0.5, 0.25
+    assert [decay.factor(epoch) for epoch in range(6)] == [1, 1, 1, 0.75, 0.5, 0.25]
+    assert LinearDecay({}, 3, 0).factor(10) == 1.0
+    with pytest.raises(ValueError, match="must be >= 0"):
+        LinearDecay({}, -1, 2)
+
+
+def test_schedule_fixes_the_coarse_levels_then_trains_everything():
+    """niter_fix_global=1 over 3 one-step epochs: epoch 1 trains only the enhancer, the
+    encoder and the discriminator; then a fresh generator optimizer trains everything, and
+    the rates decay linearly (niter 1, niter_decay 2)."""
+    model = Pix2PixHD(**dict(TINY, niter=1, niter_decay=2, niter_fix_global=1))
+    model.compile()
+    callbacks = model.training_callbacks()
+    assert [type(c) for c in callbacks] == [LinearDecay, FixCoarseLevels]
+    coarse = [model.generator.global_generator]
+    fine = [model.generator.local_enhancers[0], model.encoder, model.discriminator]
+    record = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            record.append({
+                "coarse": _changed(start_coarse, coarse), "fine": _changed(start_fine, fine),
+                "g_iterations": int(model.optimizers["generator"].iterations.numpy()),
+                "d_iterations": int(model.optimizers["discriminator"].iterations.numpy()),
+                "lr": float(model.optimizers["generator"].learning_rate.numpy()),
+            })
+
+    start_coarse, start_fine = _weights(coarse), _weights(fine)
+    data = tf.data.Dataset.from_tensors(_labels())
+    model.fit(data, epochs=3, verbose=0, callbacks=callbacks + [Record()])
+    assert not any(record[0]["coarse"]) and all(record[0]["fine"])
+    assert all(record[1]["coarse"])
+    assert [r["g_iterations"] for r in record] == [1, 1, 2]  # restarted at the switch
+    assert [r["d_iterations"] for r in record] == [1, 2, 3]
+    np.testing.assert_allclose([r["lr"] for r in record], [2e-4, 2e-4, 1e-4], rtol=1e-6)
+    assert model.generator.global_generator.trainable  # released after fit
+
+
+def test_fixed_levels_need_a_local_enhancer():
+    with pytest.raises(ValueError, match="niter_fix_global needs a local enhancer"):
+        Pix2PixHD(**dict(COARSE, niter_fix_global=2))
+
+
+def test_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])
+    points = np.concatenate([c + 0.1 * rng.normal(size=(50, 2)) for c in centers])
+    found = kmeans(points, 3, seed=1)
+    order = np.argsort(found[:, 0] + 10 * found[:, 1])
+    np.testing.assert_allclose(found[order], centers[[0, 2, 1]], atol=0.05)
+    assert kmeans(points[:2], 10).shape == (2, 2)  # min(n_clusters, points)
+    np.testing.assert_array_equal(kmeans(points, 3, seed=1), found)
+    with pytest.raises(ValueError, match="non-empty"):
+        kmeans(np.zeros((0, 2)), 3)
+
+
+def test_instance_features_keep_large_instances_with_their_class():
+    label = np.zeros((1, 8, 8, 1), np.int32)
+    label[0, :, 4:] = 2
+    instance = label * 1000
+    instance[0, 0, 0] = 7  # one pixel: too small to keep
+    features = np.broadcast_to(instance.astype("float32"), (1, 8, 8, 2))
+    vectors, classes = instance_features(features, label, instance)
+    np.testing.assert_array_equal(classes, [0, 2])
+    np.testing.assert_array_equal(vectors, [[0, 0], [2000, 2000]])
+    centers, counts = cluster_by_class(vectors, classes, 3, n_clusters=4)
+    np.testing.assert_array_equal(counts, [1, 0, 1])
+    np.testing.assert_array_equal(centers[2, 0], [2000, 2000])
+
+
+def test_clusters_pick_features_per_instance():
+    model = Pix2PixHD(**TINY)
+    data = _labels()
+    counts = model.cluster_features(tf.data.Dataset.from_tensors(data))
+    assert counts.sum() > 0 and all(counts <= model.n_clusters)
+    index = model.choose_clusters(data["label"], data["instance"], seed=0)
+    features = model.features_from_clusters(data["label"], index).numpy()
+    centers = model.cluster_centers.numpy()
+    for b in range(2):
+        for instance_id in np.unique(data["instance"][b]):
+            pixels = data["instance"][b, ..., 0] == instance_id
+            assert len(np.unique(index[b][pixels])) == 1
+            cls = data["label"][b][pixels][0, 0]
+            np.testing.assert_allclose(features[b][pixels], centers[cls, index[b][pixels][0, 0]]
+                                       [None].repeat(pixels.sum(), 0))
+    # Change one instance's cluster, keep the others: only its pixels change.
+    target = int(data["instance"][0, 0, 0, 0])
+    cls = target // 1000
+    other = (int(index[0, 0, 0, 0]) + 1) % counts[cls]
+    edited = model.choose_clusters(data["label"], data["instance"], {target: other}, seed=0)
+    changed = np.any(edited != index, axis=-1)
+    np.testing.assert_array_equal(changed[0], data["instance"][0, ..., 0] == target)
+    before = model({**data, "cluster_index": index}).numpy()
+    after = model({**data, "cluster_index": edited}).numpy()
+    assert not np.allclose(before, after)
+    with pytest.raises(ValueError, match=f"instance {target} has {counts[cls]} clusters"):
+        model.choose_clusters(data["label"], data["instance"], {target: 99})
+
+
+def test_features_come_from_the_given_source():
+    model = Pix2PixHD(**TINY)
+    data = _labels()
+    encoded = model.encode_features(data["image"], data["instance"])
+    np.testing.assert_allclose(model(data), model({**data, "features": encoded}), atol=1e-6)
+    no_clusters = model({**data, "cluster_index": np.zeros_like(data["label"])})
+    np.testing.assert_allclose(
+        no_clusters, model({**data, "features": np.zeros_like(encoded)}), atol=1e-6)
+    with pytest.raises(ValueError, match="no clusters stored yet"):
+        model.choose_clusters(data["label"], data["instance"])
+
+
+def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
+    model = Pix2PixHD(**TINY)
+    data = _labels()
+    model.cluster_features(tf.data.Dataset.from_tensors(data))
+    inputs = {"label": data["label"], "instance": data["instance"]}
+    index = model.choose_clusters(data["label"], data["instance"], seed=1)
+    features = model.encode_features(data["image"], data["instance"]).numpy()
+    expected = {
+        "translate": model({**inputs, "features": features}).numpy(),
+        "translate_clusters": model({**inputs, "cluster_index": index}).numpy(),
+        "translate_encoded": model(data).numpy(),
+    }
+    model.export(tmp_path / "served", verbose=False)
+    np.savez(tmp_path / "inputs.npz", features=features, cluster_index=index, **data)
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        served = tf.saved_model.load({str(tmp_path / "served")!r})
+        x = dict(np.load({str(tmp_path / "inputs.npz")!r}))
+        base = dict(label=x["label"], instance=x["instance"])
+        extra = {{"translate": "features", "translate_clusters": "cluster_index",
+                  "translate_encoded": "image"}}
+        out = {{name: served.signatures[name](**base, **{{key: x[key]}})["image"].numpy()
+               for name, key in extra.items()}}
+        np.savez({str(tmp_path / "outputs.npz")!r}, **out)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    outputs = np.load(tmp_path / "outputs.npz")
+    for name, value in expected.items():
+        np.testing.assert_allclose(outputs[name], value, atol=1e-5, err_msg=name)
