@@ -5,12 +5,11 @@ The reference saves one state dict per network in its checkpoint folder:
 `<epoch>_net_E.pth` (image encoder). Spectral-normalized convolutions keep `weight_orig`,
 `weight_u` and `weight_v`; sync-batch SPADE norms their `running_mean` / `running_var`.
 
-    python -m keras_i2i.convert.spade checkpoints/coco_pretrained converted/coco --preset coco
+    keras-i2i convert --model spade --checkpoint checkpoints/coco_pretrained --preset coco --out p/
 
-writes a preset folder that `SPADE.from_preset("converted/coco")` loads.
+(or `convert_checkpoint`) writes a preset folder that `SPADE.from_preset("p/")` loads.
 """
 
-import argparse
 import os
 import pathlib
 
@@ -131,11 +130,12 @@ def load_spade_weights(model, generator, discriminator=None, style_encoder=None)
     return model
 
 
-def convert_checkpoint(checkpoint_dir, output_dir, preset, epoch="latest", **overrides):
-    """Converts a reference checkpoint folder into a preset folder.
+def convert_checkpoint(checkpoint, output_dir, preset, epoch="latest", **overrides):
+    """Converts a reference checkpoint into a preset folder.
 
     Args:
-        checkpoint_dir: folder with `<epoch>_net_G.pth` (and `_net_D.pth`, `_net_E.pth`).
+        checkpoint: folder with `<epoch>_net_G.pth` (and `_net_D.pth`, `_net_E.pth`), or
+            the path of its `<epoch>_net_G.pth` (the epoch is then taken from the name).
         output_dir: the preset folder to write (`config.json`, `model.weights.h5`,
             `metadata.json`).
         preset: the `SPADE` preset of the checkpoint's dataset (e.g. `"coco"`).
@@ -147,7 +147,15 @@ def convert_checkpoint(checkpoint_dir, output_dir, preset, epoch="latest", **ove
     """
     from keras_i2i.models.spade import SPADE
 
-    checkpoint_dir = pathlib.Path(checkpoint_dir)
+    if preset is None:
+        raise ValueError("Converting a SPADE checkpoint needs the preset it was trained with "
+                         f"(one of {', '.join(SPADE.presets())}).")
+    checkpoint_dir = pathlib.Path(checkpoint)
+    if checkpoint_dir.is_file():
+        epoch, separator, _ = checkpoint_dir.name.rpartition("_net_")
+        if not separator:
+            raise ValueError(f"{checkpoint}: expected a <epoch>_net_G.pth file or its folder")
+        checkpoint_dir = checkpoint_dir.parent
     files = {net: checkpoint_dir / f"{epoch}_net_{net}.pth" for net in ("G", "D", "E")}
     if not files["G"].is_file():
         raise FileNotFoundError(f"{files['G']}: no generator checkpoint in {checkpoint_dir}")
@@ -165,20 +173,3 @@ def convert_checkpoint(checkpoint_dir, output_dir, preset, epoch="latest", **ove
         metadata={"converted_from": os.fspath(checkpoint_dir), "preset": preset, "epoch": epoch},
     )
     return model
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Convert an NVlabs/SPADE checkpoint folder.")
-    parser.add_argument("checkpoint_dir", help="folder with <epoch>_net_G.pth (_D, _E)")
-    parser.add_argument("output_dir", help="preset folder to write")
-    parser.add_argument("--preset", required=True, help="SPADE preset of the dataset, e.g. coco")
-    parser.add_argument("--epoch", default="latest")
-    parser.add_argument("--ngf", type=int, help="generator width if not the preset's")
-    args = parser.parse_args(argv)
-    overrides = {} if args.ngf is None else {"ngf": args.ngf}
-    convert_checkpoint(args.checkpoint_dir, args.output_dir, args.preset, args.epoch, **overrides)
-    print(f"Wrote {args.output_dir}")
-
-
-if __name__ == "__main__":
-    main()

@@ -126,7 +126,8 @@ def test_convert_checkpoint_reads_pth_files(reference, tmp_path):
         state = {k: torch.from_numpy(v) for k, v in load_state_dict(ref, prefix).items()}
         torch.save(state, checkpoint / f"latest_net_{net}.pth")
     overrides = dict(label_nc=6, image_size=(64, 128), ngf=8, ndf=8, lambda_vgg=0.0)
-    convert_checkpoint(checkpoint, tmp_path / "preset", "cityscapes", **overrides)
+    convert_checkpoint(checkpoint / "latest_net_G.pth", tmp_path / "preset", "cityscapes",
+                       **overrides)
     model = SPADE.from_preset(tmp_path / "preset")
     assert not model.use_vae and model.num_upsampling_layers == "more"
     image = model.translate(_nhwc(ref["input/label"]), _nhwc(ref["input/instance"]))
