@@ -10,6 +10,7 @@ The reference saves `gen_<iteration>.pt` = `{"a": AdaINGen.state_dict(), "b": ..
 """
 
 import os
+import pathlib
 import re
 
 from keras_i2i.convert.common import WeightMapper, load_munit_discriminator, load_state_dict
@@ -143,3 +144,20 @@ def convert_checkpoint(gen_checkpoint, dis_checkpoint=None, preset="edges2shoes"
             "preset": preset,
         })
     return model
+
+
+def convert_reference_run(checkpoint, output, preset=None):
+    """`keras-i2i convert --model munit`: writes the preset folder `output` from a generator
+    checkpoint (e.g. `gen_01000000.pt`, or a released model such as `edges2shoes.pt`; the
+    `dis_<iteration>.pt` beside a `gen_<iteration>.pt` is converted too) or from a reference
+    run's checkpoints folder (its latest `gen_*.pt`). `preset` defaults to `"edges2shoes"`."""
+    path = pathlib.Path(checkpoint)
+    if path.is_dir():
+        generators = sorted(path.glob("gen_*.pt"))
+        if not generators:
+            raise ValueError(f"{path}: no gen_*.pt checkpoint in this folder")
+        path = generators[-1]
+    discriminator = path.with_name("dis_" + path.name[len("gen_") :])
+    if not (path.name.startswith("gen_") and discriminator.is_file()):
+        discriminator = None
+    return convert_checkpoint(path, discriminator, preset or "edges2shoes", output)

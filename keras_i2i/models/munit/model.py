@@ -73,8 +73,9 @@ class MUNIT(GANModel):
         - `encode(images, "a")` -> `(content, style)`, `decode(content, style, "b")`.
         - `model(images_a)` translates a -> b with random styles; `model({"image_a": ...,
           "image_b": ...})` gives `{"image_ab", "image_ba"}`.
-        - `export(path)`: a SavedModel with `translate_a2b` / `translate_b2a` (image and
-          style code -> image) and `encode_style_a` / `encode_style_b` (image -> style code).
+        - `export(path)`: a SavedModel with `sample_a2b` / `sample_b2a` (image -> image, random
+          style), `translate_a2b` / `translate_b2a` (image and style code -> image) and
+          `encode_style_a` / `encode_style_b` (image -> style code).
 
     Args (MUNIT's config names in parentheses):
         channels_a, channels_b: image channels of each domain (`input_dim_a`, `input_dim_b`).
@@ -470,14 +471,22 @@ class MUNIT(GANModel):
     # ---------------------------------------------------------------- export
 
     def serving_endpoints(self):
-        """`translate_a2b` (`serving_default`) and `translate_b2a`: `image` float32 (B, H, W,
-        C) and `style` float32 (B, style_dim) -> `{"image"}`; `encode_style_a`,
-        `encode_style_b`: `image` -> `{"style"}`."""
+        """`sample_a2b` (`serving_default`), `sample_b2a`: `image` float32 (B, H, W, C) ->
+        `{"image"}` with random N(0, 1) styles; `translate_a2b`, `translate_b2a`: `image` and
+        `style` float32 (B, style_dim) -> `{"image"}`; `encode_style_a`, `encode_style_b`:
+        `image` -> `{"style"}`."""
         style = tf.TensorSpec([None, self.style_dim], tf.float32, name="style")
 
         def image_spec(domain):
             channels = self._generator(domain).channels
             return tf.TensorSpec([None, None, None, channels], tf.float32, name="image")
+
+        def sampling(direction):
+            def sample(image):
+                random = tf.random.normal((tf.shape(image)[0], self.style_dim))
+                return {"image": self._translate(image, direction, random)}
+
+            return sample
 
         def translation(direction):
             return lambda image, style: {"image": self._translate(image, direction, style)}
@@ -487,6 +496,7 @@ class MUNIT(GANModel):
             return lambda image: {"style": ops.cast(generator.encode(image)[1], "float32")}
 
         return {
+            **{f"sample_{d}": (sampling(d), [image_spec(d[0])]) for d in DIRECTIONS},
             **{f"translate_{d}": (translation(d), [image_spec(d[0]), style]) for d in DIRECTIONS},
             **{f"encode_style_{d}": (style_encoding(d), [image_spec(d)]) for d in ("a", "b")},
         }
