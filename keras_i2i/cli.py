@@ -76,6 +76,7 @@ def train(args):
     shown = next(iter(dataset.unbatch().take(args.samples_shown).batch(args.samples_shown)))
     callbacks = [
         TrainingCheckpoint(checkpoints, every=args.checkpoint_every),
+        *model.training_callbacks(),
         TensorBoardScalars(out / "logs", every=args.log_every),
         SampleGrid(shown, out / "samples", out / "logs", every=args.sample_every),
     ]
@@ -213,12 +214,14 @@ def convert(args):
     if spec.converter is None:
         raise ValueError(f"{args.model} has no PyTorch checkpoint converter yet.")
     checkpoint = pathlib.Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise ValueError(f"--checkpoint {checkpoint}: no such file.")
-    module, _, function = spec.converter.partition(":")
-    model = getattr(importlib.import_module(module), function)(str(checkpoint), preset=args.preset)
-    path = model.save_to_preset(args.out, metadata={"converted_from": str(checkpoint)})
-    print(f"Preset written to {path}.")
+    if not checkpoint.exists():
+        raise ValueError(f"--checkpoint {checkpoint}: no such file or folder.")
+    converter = spec.converter
+    if isinstance(converter, str):
+        module, _, function = converter.partition(":")
+        converter = getattr(importlib.import_module(module), function)
+    converter(str(checkpoint), args.out, args.preset)
+    print(f"Preset written to {args.out}.")
 
 
 def presets(args):
@@ -293,7 +296,9 @@ def _parser():
 
     port = commands.add_parser("convert", help="PyTorch checkpoint -> preset folder")
     port.add_argument("--model", required=True)
-    port.add_argument("--checkpoint", required=True, help="the reference .pth file")
+    port.add_argument("--checkpoint", required=True,
+                      help="the reference checkpoint (file or folder, as the model's converter "
+                           "reads it)")
     port.add_argument("--preset", help="the built-in preset the checkpoint was trained with")
     port.add_argument("--out", required=True, help="preset folder to write")
     port.set_defaults(run=convert)

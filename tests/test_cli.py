@@ -1,5 +1,6 @@
 """The `keras-i2i` command on ToyGAN (registered as "toy" by tests/toy_gan.py)."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from PIL import Image
 
 from keras_i2i import cli, training, visualize
+from keras_i2i.models import registry
 from tests.toy_gan import ToyGAN
 
 
@@ -101,3 +103,15 @@ def test_convert_and_translate_mistakes_are_one_clear_line(tmp_path, capsys):
     status, _, err = run(capsys, "translate", "--model", "toy", "--preset", "tiny",
                          tmp_path / "missing.png", "--out", tmp_path / "o")
     assert status == 1 and err.endswith("missing.png: no such file or folder.\n")
+
+
+def test_convert_runs_the_models_converter(tmp_path, capsys, monkeypatch):
+    calls = []
+    spec = registry.get_model("toy")
+    monkeypatch.setitem(registry._MODELS, "toy", dataclasses.replace(
+        spec, converter=lambda checkpoint, out, preset: calls.append((checkpoint, out, preset))))
+    (tmp_path / "net_G.pth").write_bytes(b"")
+    status, out, err = run(capsys, "convert", "--model", "toy", "--checkpoint",
+                           tmp_path / "net_G.pth", "--preset", "tiny", "--out", tmp_path / "p")
+    assert status == 0, err
+    assert calls == [(str(tmp_path / "net_G.pth"), str(tmp_path / "p"), "tiny")]

@@ -15,6 +15,7 @@ A subclass defines:
     serving_endpoints():   `{name: (function, [tf.TensorSpec, ...])}` for `export`; the first
                            becomes the SavedModel's `serving_default`.
     sample_columns(batch): optional, what a progress grid shows (see its default).
+    training_callbacks():  optional, callbacks of the reference training (phases, schedules).
 and its own `call` (inference) and `train_step`, which calls `apply_gradients(group, tape, loss)`
 once per group and ends with `return self.record_losses({...})`.
 
@@ -94,6 +95,11 @@ class GANModel(keras.Model):
         output = self(inputs if len(inputs) > 1 else source, training=False)
         return {"input": source, "output": output, "target": batch["image"]}
 
+    def training_callbacks(self):
+        """Callbacks the model's reference training needs besides the optimizer steps
+        (phases, epoch-wise schedules); `keras-i2i train` adds them. None by default."""
+        return []
+
     def build(self, input_shape=None):
         """Creates every weight by one dummy forward pass (`build_networks`), the loss trackers
         and the step counter."""
@@ -155,6 +161,8 @@ class GANModel(keras.Model):
         self._xla_networks = xla_networks
 
     def _compile_networks_with_xla(self, enabled):
+        """Makes each sub-network's `call` an XLA-compiled function (its gradient compiles
+        with it), or restores the class's own `call`."""
         for network in self.layers:
             network.__dict__.pop("call", None)
             if enabled:

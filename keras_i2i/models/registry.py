@@ -3,7 +3,7 @@
 Each model registers itself once, in its package's `__init__.py`, beside its presets:
 
     register_model("spade", SPADE, data="paired_labels", synthetic="scenes",
-                   schedule="linear", converter="keras_i2i.convert.spade:convert",
+                   schedule="linear", converter="keras_i2i.convert.spade:convert_checkpoint",
                    description="SPADE / GauGAN: semantic label map -> photo")
 
 A model registers under its package's name (`keras_i2i/models/spade/` -> "spade"), which the
@@ -13,7 +13,7 @@ command imports when that name is asked for.
 import dataclasses
 import importlib
 import pkgutil
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 SCHEDULES = ("constant", "linear", "step")
 
@@ -32,11 +32,13 @@ class ModelSpec:
             or a function `(num_samples, *, size, batch_size, seed) -> tf.data.Dataset`.
         schedule: the reference learning-rate policy: "linear" (pix2pixHD/SPADE: constant,
             then linear decay over the last `decay_epochs`), "step" (MUNIT: times `gamma`
-            every `step_size` steps) or "constant".
+            every `step_size` steps) or "constant" (also for a model whose
+            `training_callbacks()` set its rates).
         step_size: steps between decays of the "step" schedule.
         gamma: the decay factor of the "step" schedule.
-        converter: "module:function" turning a reference PyTorch checkpoint into a model:
-            `function(checkpoint_path, preset=None) -> GANModel`, or None.
+        converter: `function(checkpoint, output_dir, preset)` (or "module:function", imported
+            when used) writing a preset folder from a reference PyTorch checkpoint (a file or
+            folder path; `preset` a built-in preset name or None), or None.
         description: one line for `keras-i2i presets`.
     """
 
@@ -47,7 +49,7 @@ class ModelSpec:
     schedule: str = "linear"
     step_size: int = 100_000
     gamma: float = 0.5
-    converter: Optional[str] = None
+    converter: Union[str, Callable, None] = None
     description: str = ""
 
 
