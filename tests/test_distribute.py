@@ -165,12 +165,14 @@ TINY_SPADE = dict(ngf=4, ndf=4, spade_hidden=8, image_size=(32, 32), num_D=1, n_
 
 @pytest.mark.slow
 def test_spade_mirrored_step_matches_one_device():
-    """SGD: Adam's first step is lr * sign(g), which magnifies float noise in gradients that
-    are zero in exact arithmetic (biases before instance norms)."""
+    """In float64: in float32, ReLU and hinge boundaries turn the different rounding of
+    batch-4 and batch-2 convolutions into visibly different gradients for a few weights."""
     from keras_i2i.data import synthetic
     from keras_i2i.models.spade import SPADE
 
+    keras.config.set_dtype_policy("float64")
     batch = next(iter(synthetic.scenes(4, size=32, batch_size=4, shuffle=False)))
+    batch["image"] = tf.cast(batch["image"], "float64")
 
     def sgd():
         return {group: keras.optimizers.SGD(1e-2) for group in ("generator", "discriminator")}
@@ -183,4 +185,4 @@ def test_spade_mirrored_step_matches_one_device():
         mirrored = SPADE.from_preset("synthetic", **TINY_SPADE)
         mirrored.set_weights(initial)
         mirrored.compile(optimizers=sgd())
-    assert_same_step(one_step(mirrored, batch), expected, atol=1e-4)
+    assert_same_step(one_step(mirrored, batch), expected, atol=1e-12)

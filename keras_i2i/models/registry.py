@@ -79,7 +79,7 @@ def get_model(name):
 def list_models():
     """Every `ModelSpec`, by name (importing every model package)."""
     for name in _model_packages():
-        get_model(name)
+        importlib.import_module(f"keras_i2i.models.{name}")
     return dict(sorted(_MODELS.items()))
 
 
