@@ -102,6 +102,7 @@ WORKER = textwrap.dedent("""
     import json, os, sys
     import numpy as np
     import tensorflow as tf
+    from keras_i2i.callbacks import TrainingCheckpoint
     from tests.toy_gan import ToyGAN, seeded_weights, toy_dataset
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -112,7 +113,7 @@ WORKER = textwrap.dedent("""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     data = toy_dataset(batch_size=4, num=8).with_options(options)
-    history = model.fit(data, epochs=1, verbose=0)
+    history = model.fit(data, epochs=1, verbose=0, callbacks=[TrainingCheckpoint(sys.argv[2])])
     np.savez(sys.argv[1], *[v.numpy() for v in model.weights])
     with open(sys.argv[1] + ".json", "w") as f:
         json.dump({k: v[-1] for k, v in history.history.items()}, f)
@@ -130,7 +131,8 @@ def free_ports(count):
 
 
 def test_two_local_workers_finish_with_identical_weights(tmp_path):
-    """Each worker trains two steps on its half of each global batch of four."""
+    """Each worker trains two steps on its half of each global batch of four, with
+    `TrainingCheckpoint` (which only the chief writes)."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     workers = []
     for index in range(2):
@@ -138,7 +140,8 @@ def test_two_local_workers_finish_with_identical_weights(tmp_path):
                "TF_CONFIG": json.dumps({"cluster": cluster,
                                         "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(tmp_path / f"worker{index}.npz")],
+            [sys.executable, "-c", WORKER, str(tmp_path / f"worker{index}.npz"),
+             str(tmp_path / "checkpoints")],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for worker in workers:
         output, _ = worker.communicate(timeout=120)
@@ -148,6 +151,7 @@ def test_two_local_workers_finish_with_identical_weights(tmp_path):
         np.testing.assert_array_equal(first[name], second[name])
     losses = [json.loads((tmp_path / f"worker{i}.npz.json").read_text()) for i in range(2)]
     assert losses[0] == losses[1]
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-000000002"]
 
     model = ToyGAN(width=4)
     model.set_weights(seeded_weights(model))
