@@ -24,7 +24,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     After every step the logged losses are checked: a NaN or infinite one raises
     `training.NonFiniteLoss` before anything is saved, so the newest checkpoint stays a good one.
-    Under a multi-worker strategy only the chief writes; every worker restores.
+    Under a multi-worker strategy only the chief writes; every worker restores. List it first
+    among `fit`'s callbacks, so that the others start from the restored state.
 
     Args:
         directory: the run's checkpoint folder (see `keras_i2i.training`).
