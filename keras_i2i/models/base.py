@@ -127,7 +127,8 @@ class GANModel(keras.Model):
                 scope when training under `tf.distribute`.
             learning_rate_schedule: optional `initial_learning_rate -> LearningRateSchedule`
                 (e.g. `keras_i2i.schedules.linear_decay(...)`), applied to every optimizer
-                from its own initial rate, so groups keep their ratio (TTUR).
+                from its own initial rate, so groups keep their ratio (TTUR); it replaces a
+                schedule an optimizer already had.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`,
                 `run_eagerly`, ...). No `loss` or `optimizer`: the model defines its own.
                 `jit_compile=True` under a strategy of several replicas compiles each

@@ -32,8 +32,9 @@ class ModelSpec:
             or a function `(num_samples, *, size, batch_size, seed) -> tf.data.Dataset`.
         schedule: the reference learning-rate policy: "linear" (pix2pixHD/SPADE: constant,
             then linear decay over the last `decay_epochs`), "step" (MUNIT: times `gamma`
-            every `step_size` steps) or "constant" (also for a model whose
-            `training_callbacks()` set its rates).
+            every `step_size` steps) or "constant": the command adds no schedule (also right for
+            a model whose optimizers or `training_callbacks()` already schedule its rates;
+            `--schedule` replaces those).
         step_size: steps between decays of the "step" schedule.
         gamma: the decay factor of the "step" schedule.
         converter: `function(checkpoint, output_dir, preset)` (or "module:function", imported
