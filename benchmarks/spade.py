@@ -65,7 +65,8 @@ def benchmark(mode, ngf, size, batch_size, steps, images, vgg):
     batch = _batch(model, batch_size)
     data = tf.data.Dataset.from_tensors(batch).repeat()
     iterator = iter(data)
-    train_function = model.make_train_function()
+    model.make_train_function()
+    train_function = model.train_function
     step = _seconds_per_call(lambda: train_function(iterator), steps, warmup=2)
 
     inputs = {"label": batch["label"], "instance": batch["instance"]}
