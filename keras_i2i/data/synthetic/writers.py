@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from keras_i2i.data.synthetic import datasets
+from keras_i2i.visualize import save_png
 
 
 def write_paired(root, num_samples=8, *, phase="train", seed=0, **options):
@@ -23,7 +24,7 @@ def write_paired(root, num_samples=8, *, phase="train", seed=0, **options):
         _save_ids(
             os.path.join(root, f"{phase}_inst", f"{index:05d}.png"), sample["instance"], np.uint16
         )
-        _save_image(os.path.join(root, f"{phase}_img", f"{index:05d}.png"), sample["image"])
+        save_png(os.path.join(root, f"{phase}_img", f"{index:05d}.png"), sample["image"])
     return root
 
 
@@ -37,7 +38,7 @@ def write_unpaired(
             image = datasets.scene_sample(index, seed, domain=domain, stream=stream, **options)[
                 "image"
             ]
-            _save_image(os.path.join(root, f"{phase}{letter}", f"{index:05d}.png"), image)
+            save_png(os.path.join(root, f"{phase}{letter}", f"{index:05d}.png"), image)
     return root
 
 
@@ -50,7 +51,7 @@ def write_videos(root, num_sequences=2, *, phase="train", frames=8, seed=0, **op
             name = os.path.join(f"seq{index:03d}", f"{time:05d}.png")
             _save_ids(os.path.join(root, f"{phase}_A", name), clip["label"][time], np.uint8)
             _save_ids(os.path.join(root, f"{phase}_inst", name), clip["instance"][time], np.uint16)
-            _save_image(os.path.join(root, f"{phase}_B", name), clip["image"][time])
+            save_png(os.path.join(root, f"{phase}_B", name), clip["image"][time])
     return root
 
 
@@ -63,7 +64,7 @@ def write_boxes(folder, num_samples=8, *, layout="json", seed=0, **options):
     for index in range(num_samples):
         sample = datasets.boxes_sample(index, seed, **options)
         name = f"{index:05d}.png"
-        _save_image(os.path.join(folder, name), sample["image"])
+        save_png(os.path.join(folder, name), sample["image"])
         kept = sample["classes"] >= 0
         rows = zip(sample["classes"][kept], sample["boxes"][kept])
         listing[name] = [[int(label), *map(float, box)] for label, box in rows]
@@ -83,10 +84,3 @@ def write_boxes(folder, num_samples=8, *, layout="json", seed=0, **options):
 def _save_ids(path, ids, dtype):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(np.asarray(ids)[..., 0].astype(dtype)).save(path)
-
-
-def _save_image(path, image):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(
-        np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    ).save(path)
