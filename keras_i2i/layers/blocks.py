@@ -53,6 +53,7 @@ class ConvBlock(keras.layers.Layer):
         transposed: use `Conv2DTranspose` (zero padding, no spectral norm).
         output_padding: `Conv2DTranspose`'s `output_padding`.
         kernel_initializer: Keras initializer of the convolution.
+        upsample: 2 upsamples the input (nearest) before the padding, as `Conv2D(upsample=2)`.
 
     Sub-layers: `conv` and, unless `norm="none"`, `norm_layer` (named "norm"). A `training`
     argument given to the call reaches them (spectral-norm power iteration, batch statistics).
@@ -72,6 +73,7 @@ class ConvBlock(keras.layers.Layer):
         transposed=False,
         output_padding=0,
         kernel_initializer="glorot_uniform",
+        upsample=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,8 +81,10 @@ class ConvBlock(keras.layers.Layer):
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
-        if transposed and (spectral_norm or pad_type != "zeros"):
-            raise ValueError("transposed convolutions take zero padding and no spectral norm")
+        if transposed and (spectral_norm or pad_type != "zeros" or upsample != 1):
+            raise ValueError(
+                "transposed convolutions take zero padding, no spectral norm and no upsampling"
+            )
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides
@@ -93,6 +97,7 @@ class ConvBlock(keras.layers.Layer):
         self.transposed = transposed
         self.output_padding = output_padding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.upsample = upsample
 
     def build(self, input_shape):
         x_shape = input_shape[0] if self.norm == "adain" else input_shape
@@ -109,7 +114,12 @@ class ConvBlock(keras.layers.Layer):
         if self.transposed:
             self.conv = Conv2DTranspose(output_padding=self.output_padding, **conv)
         else:
-            self.conv = Conv2D(pad_type=self.pad_type, spectral_norm=self.spectral_norm, **conv)
+            self.conv = Conv2D(
+                pad_type=self.pad_type,
+                spectral_norm=self.spectral_norm,
+                upsample=self.upsample,
+                **conv,
+            )
         self.conv.build(x_shape)
         if self.norm != "none":
             self.norm_layer = _make_norm(self.norm, self.dtype_policy)
@@ -143,6 +153,7 @@ class ConvBlock(keras.layers.Layer):
             "transposed": self.transposed,
             "output_padding": self.output_padding,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "upsample": self.upsample,
         }
 
 

@@ -7,6 +7,7 @@ the same pixel alignment.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 PAD_TYPES = ("zeros", "reflect", "replicate")
@@ -50,6 +51,76 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
+
+
+def upsample_nearest(x, factor=2):
+    """`nn.Upsample(scale_factor=factor)` (nearest) of (B, H, W, C): each pixel repeated."""
+    return ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def _phase_taps(kernel_size, padding):
+    """How a "same" conv of a nearest x2 upsampled image reads the low-resolution image.
+
+    Output pixel `2 i + a` (phase a) reads upsampled pixels `2 i + a + t - padding`, t < k,
+    i.e. low-resolution pixels `i + (a + t - padding) // 2`. Returns `(M, pad)`: M (2, k, n)
+    float32 with `M[a, t, j] = 1` where tap t of phase a reads offset `j - pad`, n = 2 pad + 1.
+    """
+    pad = (padding + 1) // 2
+    taps = np.zeros((2, kernel_size, 2 * pad + 1), "float32")
+    for a in range(2):
+        for t in range(kernel_size):
+            taps[a, t, (a + t - padding) // 2 + pad] = 1.0
+    return taps, pad
+
+
+def upsampled_conv(x, kernel, padding, pad_type="zeros"):
+    """`conv(pad(upsample_nearest(x, 2), padding, pad_type), kernel)` ("valid", stride 1, kernel
+    size `2 * padding + 1`) computed at the input's resolution.
+
+    Each of the four output phases (even / odd row and column) is a convolution of the input
+    with the kernel's taps summed where they read the same input pixel: a (2 ceil(p / 2) + 1)^2
+    kernel instead of (2 p + 1)^2 on 4x the pixels (2.8x fewer multiply-adds for 5 x 5). Zero
+    and replicate padding commute with the upsampling; reflect padding differs from it on
+    the outer `padding - 1` output rows and columns, which are computed directly.
+
+    Args:
+        x: (B, H, W, C); kernel: (k, k, C, F), k = 2 padding + 1.
+    Returns:
+        (B, 2H, 2W, F).
+    """
+    k = kernel.shape[0]
+    taps, pad = _phase_taps(k, padding)
+    taps = ops.convert_to_tensor(taps, kernel.dtype)
+    channels, filters = kernel.shape[2], kernel.shape[3]
+    merged = ops.reshape(
+        ops.einsum("atj,bul,tucf->jlcabf", taps, taps, kernel),
+        (2 * pad + 1, 2 * pad + 1, channels, 4 * filters),
+    )
+    low = pad2d(x, pad, "zeros" if pad_type == "zeros" else "replicate")
+    phases = ops.conv(low, merged, padding="valid")  # (B, H, W, 4F): (a, b, f) per pixel
+    b, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
+    y = ops.reshape(
+        ops.transpose(ops.reshape(phases, (b, h, w, 2, 2, filters)), (0, 1, 3, 2, 4, 5)),
+        (b, 2 * h, 2 * w, filters),
+    )
+    ring = padding - 1
+    if pad_type != "reflect" or ring < 1:
+        return y
+    rows, span = padding + 1, ring + k - 1  # input rows a border strip needs; its padded rows
+
+    def border(strip, axis, first):
+        padded = pad2d(upsample_nearest(strip), padding, "reflect")
+        length = ops.shape(padded)[axis]
+        window = slice(0, span) if first else slice(length - span, length)
+        index = (slice(None), window) if axis == 1 else (slice(None), slice(None), window)
+        return ops.conv(padded[index], kernel, padding="valid")
+
+    top, bottom = border(x[:, :rows], 1, True), border(x[:, -rows:], 1, False)
+    left, right = border(x[:, :, :rows], 2, True), border(x[:, :, -rows:], 2, False)
+    middle = ops.concatenate(
+        [left[:, ring:-ring], y[:, ring:-ring, ring:-ring], right[:, ring:-ring]], axis=2
+    )
+    return ops.concatenate([top, middle, bottom], axis=1)
 
 
 def _l2_normalize(x, eps=1e-12):
@@ -120,7 +191,8 @@ class Conv2D(_Convolution):
     """`nn.Conv2d` with explicit symmetric padding and optional spectral normalization.
 
     Input (B, H, W, C_in) -> output (B, H', W', filters) with
-    `H' = floor((H + 2 * padding - dilation * (kernel_size - 1) - 1) / strides) + 1`.
+    `H' = floor((H + 2 * padding - dilation * (kernel_size - 1) - 1) / strides) + 1`, H
+    doubled first with `upsample=2`.
 
     Weights: `kernel` (k, k, C_in, filters) (PyTorch `weight` transposed), `bias` (filters,).
     With `spectral_norm=True` (`torch.nn.utils.spectral_norm`, 1 power iteration) the raw
@@ -141,6 +213,9 @@ class Conv2D(_Convolution):
         use_bias: whether to add a bias.
         spectral_norm: whether to divide the kernel by its spectral norm.
         kernel_initializer, bias_initializer: Keras initializers.
+        upsample: 2 convolves the nearest x2 upsampled input (`nn.Upsample(scale_factor=2)`
+            before the conv, as MUNIT's decoder), computed at the input's resolution
+            (`upsampled_conv`); needs stride 1, no dilation and `kernel_size = 2 padding + 1`.
     """
 
     def __init__(
@@ -155,6 +230,7 @@ class Conv2D(_Convolution):
         spectral_norm=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        upsample=1,
         **kwargs,
     ):
         super().__init__(
@@ -171,9 +247,17 @@ class Conv2D(_Convolution):
             raise ValueError(f"pad_type must be one of {PAD_TYPES}, got {pad_type!r}")
         if strides > 1 and dilation_rate > 1:
             raise ValueError("strides > 1 together with dilation_rate > 1 is not supported")
+        if upsample not in (1, 2):
+            raise ValueError(f"upsample must be 1 or 2, got {upsample!r}")
+        if upsample == 2 and (strides, dilation_rate, kernel_size) != (1, 1, 2 * padding + 1):
+            raise ValueError(
+                "upsample=2 needs strides=1, dilation_rate=1 and kernel_size = 2 * padding + 1, "
+                f"got {strides}, {dilation_rate} and kernel_size {kernel_size}, padding {padding}"
+            )
         self.pad_type = pad_type
         self.dilation_rate = dilation_rate
         self.spectral_norm = spectral_norm
+        self.upsample = upsample
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -201,14 +285,20 @@ class Conv2D(_Convolution):
         return kernel / sigma
 
     def call(self, inputs, training=None):
-        x = pad2d(inputs, self.padding, self.pad_type)
         if self.spectral_norm:
             kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
         else:
             kernel = self.kernel
-        y = ops.conv(
-            x, kernel, strides=self.strides, padding="valid", dilation_rate=self.dilation_rate
-        )
+        if self.upsample == 2:
+            y = upsampled_conv(inputs, kernel, self.padding, self.pad_type)
+        else:
+            y = ops.conv(
+                pad2d(inputs, self.padding, self.pad_type),
+                kernel,
+                strides=self.strides,
+                padding="valid",
+                dilation_rate=self.dilation_rate,
+            )
         if self.use_bias:
             y = y + self.bias
         return y
@@ -216,7 +306,8 @@ class Conv2D(_Convolution):
     def compute_output_shape(self, input_shape):
         span = self.dilation_rate * (self.kernel_size - 1) + 1
         return self._spatial_output_shape(
-            input_shape, lambda n: (n + 2 * self.padding - span) // self.strides + 1
+            input_shape,
+            lambda n: (self.upsample * n + 2 * self.padding - span) // self.strides + 1,
         )
 
     def get_config(self):
@@ -225,6 +316,7 @@ class Conv2D(_Convolution):
             "pad_type": self.pad_type,
             "dilation_rate": self.dilation_rate,
             "spectral_norm": self.spectral_norm,
+            "upsample": self.upsample,
         }
 
 

@@ -62,6 +62,10 @@ def _torch_weights(conv):
             dict(filters=3, kernel_size=7, padding=3, pad_type="reflect", activation="tanh"),
             (2, 16, 16, 3),
         ),
+        (
+            dict(filters=4, kernel_size=5, padding=2, pad_type="reflect", norm="layer", upsample=2),
+            (2, 32, 32, 4),
+        ),
     ],
 )
 def test_conv_block_contract(init, output_shape):
@@ -74,6 +78,11 @@ def test_conv_block_adain_contract():
     params = rng.normal(size=(2, 16)).astype("float32")
     init = dict(filters=8, kernel_size=3, padding=1, norm="adain")
     run_layer_test(ConvBlock, init, [x, params], expected_output_shape=(2, 16, 16, 8))
+
+
+def test_conv_block_refuses_upsampling_a_transposed_conv():
+    with pytest.raises(ValueError, match="no upsampling"):
+        ConvBlock(4, 3, transposed=True, upsample=2)
 
 
 def test_conv_block_matches_numpy():

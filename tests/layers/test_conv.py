@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_i2i.convert.common import conv_kernel, conv_transpose_kernel, spectral_v
 from keras_i2i.layers import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
+from keras_i2i.layers.conv import upsample_nearest
 from tests.layers import numpy_ops
 from tests.testing import run_layer_test, run_on_two_replicas
 
@@ -117,6 +119,40 @@ def test_conv2d_layer_contract():
         expected_num_trainable_weights=2,
         expected_num_non_trainable_weights=2,
     )
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5, 7])
+@pytest.mark.parametrize("pad_type", ["zeros", "reflect", "replicate"])
+def test_upsampled_conv_is_nearest_upsampling_then_conv(kernel_size, pad_type):
+    x = rng.normal(size=(2, 5, 6, 3)).astype("float32")
+    weight = rng.normal(size=(4, 3, kernel_size, kernel_size)).astype("float32")
+    bias = rng.normal(size=(4,)).astype("float32")
+    padding = kernel_size // 2
+    layer = _loaded_conv(weight, bias, padding=padding, pad_type=pad_type, upsample=2)
+    upsampled = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
+    expected = numpy_ops.conv2d(upsampled, weight, bias, 1, padding, pad_type)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+    plain = _loaded_conv(weight, bias, padding=padding, pad_type=pad_type)
+    x = tf.constant(x)
+    weights = tf.constant(rng.normal(size=(2, 10, 12, 4)), "float32")
+    grads = []
+    for conv, inputs in ((layer, lambda: x), (plain, lambda: upsample_nearest(x))):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(conv(inputs()) * weights)
+        grads.append(tape.gradient(loss, [x, conv.kernel, conv.bias]))
+    for upsampled_grad, plain_grad in zip(*grads):
+        np.testing.assert_allclose(upsampled_grad, plain_grad, atol=1e-3, rtol=1e-4)
+
+
+def test_upsampled_conv_layer_contract():
+    x = rng.normal(size=(2, 8, 8, 4)).astype("float32")
+    init = dict(filters=6, kernel_size=5, padding=2, pad_type="reflect", upsample=2)
+    run_layer_test(Conv2D, init, x, expected_output_shape=(2, 16, 16, 6))
+    with pytest.raises(ValueError, match="upsample=2 needs strides=1"):
+        Conv2D(4, 4, strides=2, padding=1, upsample=2)
+    with pytest.raises(ValueError, match="upsample must be 1 or 2"):
+        Conv2D(4, 3, upsample=3)
 
 
 def test_conv2d_transpose_layer_contract():
