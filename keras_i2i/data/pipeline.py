@@ -145,6 +145,10 @@ def build(files, load, check, preprocess, policy, *, shuffle, seed, cache=False,
     if choose is not None:
         paths = with_seeds(paths, seed).map(choose)
     samples = load_robustly(paths, lambda p: preprocess.resize(load(p)), check, policy)
+    if not policy.skip:
+        # Every row gives a sample or stops the pipeline, so the length is known (Keras's
+        # fit and the command line then need no counting pass).
+        samples = samples.apply(tf.data.experimental.assert_cardinality(count))
     if cache:
         samples = samples.cache()
         if shuffle:
