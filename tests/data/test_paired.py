@@ -155,3 +155,12 @@ def test_pix2pix_side_by_side_ab_images(tmp_path, direction):
     source, target = (edges, photo) if direction == "AtoB" else (photo, edges)
     np.testing.assert_allclose(sample["input"], source, atol=1 / 127)
     np.testing.assert_allclose(sample["image"], target, atol=1 / 127)
+
+
+def test_length_is_known_unless_samples_may_be_skipped(label_folder):
+    # 3 samples: training drops the incomplete last batch, evaluation keeps it.
+    assert int(paired_labels(label_folder, label_nc=3, batch_size=2).cardinality()) == 1
+    assert int(paired_labels(label_folder, label_nc=3, batch_size=2,
+                             training=False).cardinality()) == 2
+    skipping = paired_labels(label_folder, label_nc=3, batch_size=2, on_error="skip")
+    assert int(skipping.cardinality()) < 0
