@@ -32,6 +32,21 @@ def test_load_state_dict_names_the_torch_extra(monkeypatch, tmp_path):
         common.load_state_dict(tmp_path / "model.bin")
 
 
+def test_reference_checkpoint_files_from_a_folder_or_the_generator_file(tmp_path):
+    for name in ("latest_net_G.pth", "latest_net_D.pth", "20_net_G.pth"):
+        (tmp_path / name).write_bytes(b"")
+    epoch, files = common.reference_checkpoint_files(tmp_path)
+    assert epoch == "latest" and files == {"G": tmp_path / "latest_net_G.pth",
+                                           "D": tmp_path / "latest_net_D.pth"}
+    epoch, files = common.reference_checkpoint_files(tmp_path / "20_net_G.pth")
+    assert epoch == "20" and files == {"G": tmp_path / "20_net_G.pth"}
+    with pytest.raises(FileNotFoundError, match="7_net_G.pth: no generator checkpoint"):
+        common.reference_checkpoint_files(tmp_path, epoch=7)
+    (tmp_path / "weights.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match="expected a <epoch>_net_G.pth file or its folder"):
+        common.reference_checkpoint_files(tmp_path / "weights.pth")
+
+
 def test_weight_mapper_dense_and_norms():
     dense = keras.layers.Dense(3)
     dense.build((None, 5))

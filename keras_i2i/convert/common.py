@@ -8,6 +8,7 @@ unexpected key and shape mismatch.
 """
 
 import os
+import pathlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -101,6 +102,31 @@ def load_state_dict(source, prefix=""):
         for key, value in flat.items()
         if key.startswith(prefix)
     }
+
+
+def reference_checkpoint_files(checkpoint, epoch="latest", networks=("G", "D", "E")):
+    """The `<epoch>_net_<network>.pth` files of a pix2pixHD or SPADE checkpoint folder.
+
+    Args:
+        checkpoint: the folder, or the path of its `<epoch>_net_G.pth` (the epoch is then
+            taken from the name).
+        epoch: the epoch prefix (`"latest"` or a number) when `checkpoint` is a folder.
+        networks: the network letters to look for.
+
+    Returns:
+        `(epoch, {network: path})` with the files that exist; a `FileNotFoundError` names
+        the generator's file when it is absent.
+    """
+    path = pathlib.Path(checkpoint)
+    if path.is_file():
+        epoch, separator, _ = path.name.rpartition("_net_")
+        if not separator:
+            raise ValueError(f"{checkpoint}: expected a <epoch>_net_G.pth file or its folder")
+        path = path.parent
+    files = {network: path / f"{epoch}_net_{network}.pth" for network in networks}
+    if not files["G"].is_file():
+        raise FileNotFoundError(f"{files['G']}: no generator checkpoint in {path}")
+    return epoch, {network: file for network, file in files.items() if file.is_file()}
 
 
 class WeightMapper:
