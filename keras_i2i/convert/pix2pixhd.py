@@ -1,11 +1,13 @@
-"""NVIDIA/pix2pixHD checkpoints -> `Pix2PixHD`.
+r"""NVIDIA/pix2pixHD checkpoints -> `Pix2PixHD`.
 
 The reference saves `<epoch>_net_G.pth` (`GlobalGenerator` or `LocalEnhancer`), `_net_D.pth`
 (`MultiscaleDiscriminator`) and, with `--instance_feat`, `_net_E.pth` (`Encoder`): plain
 state dicts of `nn.Sequential` modules, whose keys are the module indices.
 
-    model = convert_checkpoint("checkpoints/label2city_1024p", "label2city_1024p")
-    model.save_to_preset("presets/label2city_1024p")
+    keras-i2i convert --model pix2pixhd --checkpoint checkpoints/label2city_1024p \
+        --preset label2city_1024p --out presets/label2city_1024p
+
+(or `convert_checkpoint`) writes a preset folder that `Pix2PixHD.from_preset` loads.
 
 Sequential indices: G1 (and E) `model.{i}`, with the 7 x 7 input convolution at 1, the
 stride-2 convolutions at 4, 7, ..., the residual blocks (`conv_block.1`, `.5`; norms `.2`,
@@ -17,7 +19,12 @@ without the output layers, and enhancer n is `model{n}_1` (front-end: convolutio
 
 import os
 
-from keras_i2i.convert.common import WeightMapper, load_pix2pixhd_discriminator, load_state_dict
+from keras_i2i.convert.common import (
+    WeightMapper,
+    load_pix2pixhd_discriminator,
+    load_state_dict,
+    reference_checkpoint_files,
+)
 
 
 def _block(mapper, block, key, norm_key):
@@ -112,37 +119,44 @@ def load_discriminator(discriminator, source, prefix=""):
     load_pix2pixhd_discriminator(discriminator, source, prefix)
 
 
-def convert_checkpoint(directory, preset, which_epoch="latest", **overrides):
-    """Builds a `Pix2PixHD` from a preset and loads a reference checkpoint folder into it.
+def convert_checkpoint(checkpoint, output_dir, preset, epoch="latest", **overrides):
+    """Converts a reference checkpoint into a preset folder.
 
     Args:
-        directory: the reference's `checkpoints/<name>` folder with `<which_epoch>_net_G.pth`
-            and, when present, `_net_D.pth` and `_net_E.pth` (the encoder is required when the
-            model uses instance features).
-        preset: a `Pix2PixHD` preset name or folder describing the same architecture
-            (`Pix2PixHD.presets()`), e.g. "label2city_1024p".
-        which_epoch: the reference's `--which_epoch`.
+        checkpoint: the reference's `checkpoints/<name>` folder with `<epoch>_net_G.pth` and,
+            when present, `_net_D.pth` and `_net_E.pth` (required when the model uses instance
+            features), or the path of its `<epoch>_net_G.pth`.
+        output_dir: the preset folder to write (`config.json`, `model.weights.h5`,
+            `metadata.json`), or None to write none.
+        preset: the `Pix2PixHD` preset (name or folder) of the same architecture, e.g.
+            "label2city_1024p".
+        epoch: the reference's `--which_epoch` when `checkpoint` is a folder.
         **overrides: constructor arguments replacing the preset's (e.g. `label_nc`).
 
     Returns:
-        The `Pix2PixHD`; `save_to_preset` writes it as a preset folder.
+        The converted `Pix2PixHD`.
     """
     from keras_i2i.models.pix2pixhd import Pix2PixHD
 
+    if preset is None:
+        raise ValueError(
+            "Converting a pix2pixHD checkpoint needs the preset of its architecture (one of "
+            f"{', '.join(Pix2PixHD.presets())}, or a preset folder)."
+        )
+    epoch, files = reference_checkpoint_files(checkpoint, epoch)
     model = Pix2PixHD.from_preset(preset, **overrides)
-    paths = {
-        name: os.path.join(os.fspath(directory), f"{which_epoch}_net_{name}.pth")
-        for name in ("G", "D", "E")
-    }
-    if not os.path.isfile(paths["G"]):
-        raise FileNotFoundError(f"{paths['G']}: the generator checkpoint is required")
-    load_generator(model.generator, paths["G"])
-    if os.path.isfile(paths["D"]):
-        load_discriminator(model.discriminator, paths["D"])
+    load_generator(model.generator, files["G"])
+    if "D" in files:
+        load_discriminator(model.discriminator, files["D"])
     if model.encoder is not None:
-        if not os.path.isfile(paths["E"]):
+        if "E" not in files:
             raise FileNotFoundError(
-                f"{paths['E']}: the model uses instance features, so the encoder is required"
+                f"{files['G'].parent}: no {epoch}_net_E.pth, which a model with instance "
+                "features needs"
             )
-        load_encoder(model.encoder, paths["E"])
+        load_encoder(model.encoder, files["E"])
+    if output_dir is not None:
+        model.save_to_preset(output_dir, metadata={
+            "converted_from": os.fspath(files["G"].parent), "preset": str(preset),
+            "epoch": epoch})
     return model

@@ -130,12 +130,18 @@ def test_convert_checkpoint_reads_the_reference_files(reference, tmp_path):
         state = {key.split("/", 1)[1]: torch.from_numpy(value) for key, value in ref.items()
                  if key.startswith(f"{network}/")}
         torch.save(state, tmp_path / f"latest_net_{name}.pth")
-    model = convert.convert_checkpoint(tmp_path, "synthetic", **REFERENCE_CONFIG)
+    model = convert.convert_checkpoint(tmp_path, tmp_path / "preset", "synthetic",
+                                       **REFERENCE_CONFIG)
     expected, inputs = _reference_model(ref)
     np.testing.assert_allclose(model(inputs), expected(inputs), atol=1e-6)
+    restored = Pix2PixHD.from_preset(tmp_path / "preset")
+    np.testing.assert_allclose(restored(inputs), expected(inputs), atol=1e-6)
+    with pytest.raises(ValueError, match="needs the preset of its architecture"):
+        convert.convert_checkpoint(tmp_path, None, None)
     (tmp_path / "latest_net_E.pth").unlink()
-    with pytest.raises(FileNotFoundError, match="latest_net_E.pth: the model uses instance"):
-        convert.convert_checkpoint(tmp_path, "synthetic", **REFERENCE_CONFIG)
+    with pytest.raises(FileNotFoundError, match="no latest_net_E.pth, which a model with"):
+        convert.convert_checkpoint(tmp_path / "latest_net_G.pth", None, "synthetic",
+                                   **REFERENCE_CONFIG)
 
 
 def _labels(size=16, batch=2, seed=0):
@@ -217,7 +223,7 @@ def test_model_inputs_rgb_mode_and_config():
         Pix2PixHD(**{**TINY, "use_instance": False})
     with pytest.raises(ValueError, match="gan_mode must be one of"):
         Pix2PixHD(**TINY, gan_mode="hinge")
-    with pytest.raises(ValueError, match="needs 'features', 'cluster_index' or 'image'"):
+    with pytest.raises(ValueError, match="No clusters for these label maps: run cluster_feat"):
         Pix2PixHD(**TINY)({key: value for key, value in _labels().items() if key != "image"})
 
 
@@ -270,7 +276,7 @@ def test_vgg_loss_is_built_only_when_weighted():
 
 def test_fit_trains_every_network_and_logs_the_losses():
     model = Pix2PixHD(**TINY)
-    model.compile()
+    model.compile(jit_compile=False)
     networks = (model.generator, model.discriminator, model.encoder)
     assert len(model.trainable_variables) == sum(len(n.trainable_variables) for n in networks)
     before = [v.numpy().copy() for v in model.trainable_variables]
@@ -278,6 +284,14 @@ def test_fit_trains_every_network_and_logs_the_losses():
     assert set(history.history) == set(model.loss_names())
     assert all(np.isfinite(v[0]) for v in history.history.values())
     assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+
+
+def test_compile_defaults_to_xla():
+    model = Pix2PixHD(**TINY)
+    model.compile()
+    assert model.jit_compile is True
+    model.compile(jit_compile=False)
+    assert model.jit_compile is False
 
 
 def test_mixed_precision_step():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_i2i.models.pix2pixhd import FixCoarseLevels, LinearDecay, Pix2PixHD, kmeans
+from keras_i2i.models.pix2pixhd import EpochLinearDecay, FixCoarseLevels, Pix2PixHD, kmeans
 from keras_i2i.models.pix2pixhd.clustering import cluster_by_class, instance_features
 from tests.models.test_pix2pixhd import TINY, _labels
 
@@ -47,13 +47,25 @@ def test_load_coarse_model_copies_the_global_generator_encoder_and_scales():
         fine.load_coarse_model(Pix2PixHD(**dict(COARSE, ngf=4)))
 
 
-def test_linear_decay_follows_the_reference_epochs():
-    decay = LinearDecay({"generator": 1.0}, constant_epochs=2, decay_epochs=4)
+def test_epoch_linear_decay_follows_the_reference_epochs():
+    decay = EpochLinearDecay({"generator": 1.0, "discriminator": 2.0}, 2, 4)
     # epochs 1..6 of the reference: 1, 1, 1, 0.75, 0.5, 0.25
-    assert [decay.factor(epoch) for epoch in range(6)] == [1, 1, 1, 0.75, 0.5, 0.25]
-    assert LinearDecay({}, 3, 0).factor(10) == 1.0
-    with pytest.raises(ValueError, match="must be >= 0"):
-        LinearDecay({}, -1, 2)
+    assert [decay.learning_rates(epoch)["generator"] for epoch in range(6)] == [
+        1, 1, 1, 0.75, 0.5, 0.25]
+    assert decay.learning_rates(4)["discriminator"] == 1.0
+    with pytest.raises(ValueError, match="decay_epochs >= 1"):
+        EpochLinearDecay({"generator": 1.0}, 3, 0)
+
+
+def test_epoch_linear_decay_refuses_optimizers_with_schedules():
+    model = Pix2PixHD(**TINY)
+    model.compile(learning_rate_schedule=lambda rate: keras.optimizers.schedules.ExponentialDecay(
+        rate, 10, 0.5))
+    decay = EpochLinearDecay({"generator": 1.0}, 2, 4)
+    decay.set_model(model)
+    with pytest.raises(ValueError, match="compile without learning_rate_schedule"):
+        decay.on_epoch_begin(0)
+    assert [type(c) for c in Pix2PixHD(**dict(TINY, niter_decay=0)).training_callbacks()] == []
 
 
 def test_schedule_fixes_the_coarse_levels_then_trains_everything():
@@ -61,9 +73,9 @@ def test_schedule_fixes_the_coarse_levels_then_trains_everything():
     encoder and the discriminator; then a fresh generator optimizer trains everything, and
     the rates decay linearly (niter 1, niter_decay 2)."""
     model = Pix2PixHD(**dict(TINY, niter=1, niter_decay=2, niter_fix_global=1))
-    model.compile()
+    model.compile(jit_compile=False)
     callbacks = model.training_callbacks()
-    assert [type(c) for c in callbacks] == [LinearDecay, FixCoarseLevels]
+    assert [type(c) for c in callbacks] == [EpochLinearDecay, FixCoarseLevels]
     coarse = [model.generator.global_generator]
     fine = [model.generator.local_enhancers[0], model.encoder, model.discriminator]
     record = []
@@ -123,28 +135,35 @@ def test_instance_features_keep_large_instances_with_their_class():
 def test_clusters_pick_features_per_instance():
     model = Pix2PixHD(**TINY)
     data = _labels()
+    with pytest.raises(ValueError, match="No clusters for these label maps"):
+        model.choose_clusters(data["label"], data["instance"])
     counts = model.cluster_features(tf.data.Dataset.from_tensors(data))
     assert counts.sum() > 0 and all(counts <= model.n_clusters)
-    index = model.choose_clusters(data["label"], data["instance"], seed=0)
+    index = model.choose_clusters(data["label"], data["instance"]).numpy()
     features = model.features_from_clusters(data["label"], index).numpy()
     centers = model.cluster_centers.numpy()
     for b in range(2):
         for instance_id in np.unique(data["instance"][b]):
             pixels = data["instance"][b, ..., 0] == instance_id
             assert len(np.unique(index[b][pixels])) == 1
-            cls = data["label"][b][pixels][0, 0]
-            np.testing.assert_allclose(features[b][pixels], centers[cls, index[b][pixels][0, 0]]
-                                       [None].repeat(pixels.sum(), 0))
+            cls, cluster = data["label"][b][pixels][0, 0], index[b][pixels][0, 0]
+            assert 0 <= cluster < counts[cls]
+            np.testing.assert_array_equal(features[b][pixels],
+                                          np.tile(centers[cls, cluster], (pixels.sum(), 1)))
+    seeds = [model.choose_clusters(data["label"], data["instance"], seed=s).numpy()
+             for s in range(8)]
+    assert any(not np.array_equal(seeds[0], other) for other in seeds[1:])
     # Change one instance's cluster, keep the others: only its pixels change.
     target = int(data["instance"][0, 0, 0, 0])
     cls = target // 1000
     other = (int(index[0, 0, 0, 0]) + 1) % counts[cls]
-    edited = model.choose_clusters(data["label"], data["instance"], {target: other}, seed=0)
-    changed = np.any(edited != index, axis=-1)
-    np.testing.assert_array_equal(changed[0], data["instance"][0, ..., 0] == target)
+    edited = model.choose_clusters(data["label"], data["instance"], {target: other}).numpy()
+    np.testing.assert_array_equal((edited != index)[..., 0], data["instance"][..., 0] == target)
     before = model({**data, "cluster_index": index}).numpy()
     after = model({**data, "cluster_index": edited}).numpy()
     assert not np.allclose(before, after)
+    inputs = {"label": data["label"], "instance": data["instance"]}
+    np.testing.assert_allclose(model(inputs), before, atol=1e-6)  # stored clusters, seed 0
     with pytest.raises(ValueError, match=f"instance {target} has {counts[cls]} clusters"):
         model.choose_clusters(data["label"], data["instance"], {target: 99})
 
@@ -157,8 +176,9 @@ def test_features_come_from_the_given_source():
     no_clusters = model({**data, "cluster_index": np.zeros_like(data["label"])})
     np.testing.assert_allclose(
         no_clusters, model({**data, "features": np.zeros_like(encoded)}), atol=1e-6)
-    with pytest.raises(ValueError, match="no clusters stored yet"):
-        model.choose_clusters(data["label"], data["instance"])
+    columns = model.sample_columns(data)
+    np.testing.assert_allclose(columns["output"], model(data), atol=1e-6)
+    assert columns["input"] is data["label"] and columns["target"] is data["image"]
 
 
 def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
@@ -166,10 +186,11 @@ def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
     data = _labels()
     model.cluster_features(tf.data.Dataset.from_tensors(data))
     inputs = {"label": data["label"], "instance": data["instance"]}
-    index = model.choose_clusters(data["label"], data["instance"], seed=1)
+    index = model.choose_clusters(data["label"], data["instance"], seed=1).numpy()
     features = model.encode_features(data["image"], data["instance"]).numpy()
     expected = {
-        "translate": model({**inputs, "features": features}).numpy(),
+        "translate": model(inputs).numpy(),
+        "translate_features": model({**inputs, "features": features}).numpy(),
         "translate_clusters": model({**inputs, "cluster_index": index}).numpy(),
         "translate_encoded": model(data).numpy(),
     }
@@ -180,10 +201,11 @@ def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
         served = tf.saved_model.load({str(tmp_path / "served")!r})
         x = dict(np.load({str(tmp_path / "inputs.npz")!r}))
         base = dict(label=x["label"], instance=x["instance"])
-        extra = {{"translate": "features", "translate_clusters": "cluster_index",
+        extra = {{"translate_features": "features", "translate_clusters": "cluster_index",
                   "translate_encoded": "image"}}
         out = {{name: served.signatures[name](**base, **{{key: x[key]}})["image"].numpy()
                for name, key in extra.items()}}
+        out["translate"] = served.signatures["serving_default"](**base)["image"].numpy()
         np.savez({str(tmp_path / "outputs.npz")!r}, **out)
     """)
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)

@@ -3,6 +3,7 @@
     model = Pix2PixHD.from_preset("label2city_512p")
     model.compile()
     model.fit(data, epochs=model.niter + model.niter_decay, callbacks=model.training_callbacks())
+    images = model({"label": labels, "instance": instances})
 """
 
 from keras_i2i.models.pix2pixhd import presets  # noqa: F401  (registers the presets)
@@ -14,14 +15,25 @@ from keras_i2i.models.pix2pixhd.generator import (
     LocalEnhancer,
 )
 from keras_i2i.models.pix2pixhd.model import Pix2PixHD
-from keras_i2i.models.pix2pixhd.schedule import FixCoarseLevels, LinearDecay
+from keras_i2i.models.pix2pixhd.schedule import EpochLinearDecay, FixCoarseLevels
+from keras_i2i.models.registry import register_model
+
+register_model(
+    "pix2pixhd",
+    Pix2PixHD,
+    data="paired_labels",
+    synthetic="scenes",
+    schedule="constant",  # training_callbacks() decays the rates by epoch
+    converter="keras_i2i.convert.pix2pixhd:convert_checkpoint",
+    description="pix2pixHD: label map -> high-resolution photo, coarse to fine, instance styles",
+)
 
 __all__ = [
     "CoarseToFineGenerator",
+    "EpochLinearDecay",
     "FeatureEncoder",
     "FixCoarseLevels",
     "GlobalGenerator",
-    "LinearDecay",
     "LocalEnhancer",
     "Pix2PixHD",
     "kmeans",

@@ -5,54 +5,53 @@ which only the finest local enhancer trains (the reference's `--niter`, `--niter
 The coarse-to-fine procedure is: train the global generator alone (a `Pix2PixHD` with
 `n_local_enhancers=0`) at half resolution; build the enhanced model, load the trained one
 into it (`Pix2PixHD.load_coarse_model`) and train it at full resolution, its coarse levels
-fixed for the first `niter_fix_global` epochs (`FixCoarseLevels`), then everything jointly.
+fixed for the first `niter_fix_global` epochs (`FixCoarseLevels`), then everything jointly;
+the learning rates decay linearly over the last `niter_decay` epochs (`EpochLinearDecay`).
 `Pix2PixHD.training_callbacks()` returns these callbacks configured from the model.
 """
 
 import keras
 
+from keras_i2i import schedules
 
-class LinearDecay(keras.callbacks.Callback):
-    """Keeps learning rates for `constant_epochs` epochs, then lowers them linearly.
 
-    In epoch k (from 0) each group's rate is `rate * (1 - max(0, k - constant_epochs) /
-    decay_epochs)`: the reference lowers it by `rate / niter_decay` after every epoch past
-    `niter`, the last epoch training at `rate / niter_decay`. The rates are set at the start
-    of every epoch from the epoch number, so a resumed run continues the schedule.
+class EpochLinearDecay(keras.callbacks.Callback):
+    """Sets every optimizer group's learning rate at the start of each epoch from the epoch
+    number: `keras_i2i.schedules.LinearDecay` (the rate for `constant_epochs` epochs, then a
+    linear decrease over `decay_epochs`), by epoch rather than by the optimizer's step count.
+
+    pix2pixHD needs it by epoch because `FixCoarseLevels` restarts the generator's optimizer
+    (its step count included) when the coarse levels are released, as the reference does,
+    while both learning rates keep decaying on the same epochs. A resumed run continues the
+    schedule, the epoch being known. The optimizers must have float learning rates (compile
+    without a `learning_rate_schedule`).
 
     Args:
         learning_rates: `{optimizer group: initial rate}`.
         constant_epochs: the reference's `niter`.
-        decay_epochs: the reference's `niter_decay`.
+        decay_epochs: the reference's `niter_decay` (at least 1).
     """
 
     def __init__(self, learning_rates, constant_epochs, decay_epochs):
         super().__init__()
-        if decay_epochs < 0 or constant_epochs < 0:
-            raise ValueError(
-                f"constant_epochs and decay_epochs must be >= 0, got {constant_epochs} and "
-                f"{decay_epochs}"
-            )
-        self.learning_rates = dict(learning_rates)
-        self.constant_epochs = constant_epochs
-        self.decay_epochs = decay_epochs
+        self.schedules = {
+            group: schedules.LinearDecay(rate, 1, constant_epochs, decay_epochs)
+            for group, rate in learning_rates.items()
+        }
 
-    def factor(self, epoch):
-        """The multiplier of the initial rates in epoch `epoch` (from 0)."""
-        if self.decay_epochs == 0:
-            return 1.0
-        return max(0.0, 1.0 - max(0, epoch - self.constant_epochs) / self.decay_epochs)
+    def learning_rates(self, epoch):
+        """`{group: rate}` in epoch `epoch` (from 0)."""
+        return {group: float(schedule(epoch)) for group, schedule in self.schedules.items()}
 
     def on_epoch_begin(self, epoch, logs=None):
-        factor = self.factor(epoch)
-        for group, rate in self.learning_rates.items():
-            optimizer = self.model.optimizers[group]
-            if isinstance(optimizer.learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        for group, rate in self.learning_rates(epoch).items():
+            try:
+                self.model.optimizers[group].learning_rate = rate
+            except TypeError as error:  # Keras refuses to set a schedule's rate
                 raise ValueError(
-                    f"LinearDecay sets the {group} optimizer's learning rate, which is a "
-                    "schedule; give that optimizer a float learning rate."
-                )
-            optimizer.learning_rate = rate * factor
+                    f"EpochLinearDecay sets the {group} optimizer's learning rate, which is a "
+                    "schedule here; compile without learning_rate_schedule."
+                ) from error
 
 
 def _reset_optimizer(optimizer, variables):
