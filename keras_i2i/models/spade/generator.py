@@ -30,9 +30,8 @@ def parse_spade_norm(norm):
             f"batch or syncbatch + k x k), got {norm!r}"
         )
     spectral, kind, kernel_size = match.groups()
-    return bool(spectral), "instance" if kind == "instance" else "batch", kind == "syncbatch", int(
-        kernel_size
-    )
+    param_free_norm = "instance" if kind == "instance" else "batch"
+    return bool(spectral), param_free_norm, kind == "syncbatch", int(kernel_size)
 
 
 def _leaky_relu(x):

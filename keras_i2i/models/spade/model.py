@@ -73,6 +73,12 @@ class SPADE(GANModel):
 
     Groups: `"generator"` (generator + style encoder), `"discriminator"`. Linear decay (the
     reference's `niter_decay`): `compile(learning_rate_schedule=schedules.linear_decay(...))`.
+    `compile()` leaves Keras's `jit_compile="auto"`, which compiles the step with XLA: on
+    CPUs about 1.5x faster per step than `jit_compile=False`, after a compilation of minutes.
+
+    Unlike the reference, whose discriminator step generates the fake image again with the
+    updated generator, the discriminator step reuses the generator step's image (one
+    generator pass less per step).
     """
 
     def __init__(
