@@ -258,8 +258,12 @@ def test_losses_are_the_reference_losses():
     groups = model.optimizer_groups()
     for group, ours, theirs in (("generator", losses["generator"], g_total),
                                 ("discriminator", losses["discriminator"], d_total)):
-        for a, b in zip(tape.gradient(ours, groups[group]), tape.gradient(theirs, groups[group])):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=group)
+        expected_gradients = tape.gradient(theirs, groups[group])
+        # Biases before an instance norm have zero gradient up to float noise: compare every
+        # gradient to the group's scale.
+        scale = max(float(np.abs(g).max()) for g in expected_gradients)
+        for a, b in zip(tape.gradient(ours, groups[group]), expected_gradients):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=group)
 
 
 def test_vgg_loss_is_built_only_when_weighted():

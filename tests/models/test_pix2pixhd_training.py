@@ -212,3 +212,43 @@ def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
     outputs = np.load(tmp_path / "outputs.npz")
     for name, value in expected.items():
         np.testing.assert_allclose(outputs[name], value, atol=1e-5, err_msg=name)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step = at_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.steps_trained.numpy()) == self.at_step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interrupted_at", [2, 3])
+def test_resumed_schedule_continues_like_an_uninterrupted_run(tmp_path, interrupted_at):
+    """Two steps an epoch, coarse levels fixed for epoch 1: interrupted at the end of it
+    (resumed at the switch) or within the switch epoch, the run ends as an uninterrupted one
+    (the generator's optimizer restarted exactly once)."""
+    from keras_i2i.callbacks import TrainingCheckpoint
+
+    data = tf.data.Dataset.from_tensors(_labels()).repeat(2)
+
+    def run(callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = Pix2PixHD(**dict(TINY, niter=1, niter_decay=2, niter_fix_global=1))
+        model.compile(jit_compile=False)
+        model.fit(data, epochs=3, verbose=0,
+                  callbacks=[*callbacks[:1], *model.training_callbacks(), *callbacks[1:]])
+        return model
+
+    expected = run()
+    with pytest.raises(KeyboardInterrupt):
+        run([TrainingCheckpoint(tmp_path, every=1, verbose=0), _Interrupt(interrupted_at)])
+    resumed = run([TrainingCheckpoint(tmp_path, every=1, verbose=0)])
+    assert int(resumed.steps_trained.numpy()) == 6
+    for group, optimizer in expected.optimizers.items():
+        for a, b in zip(optimizer.variables, resumed.optimizers[group].variables):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-6, err_msg=a.path)
+    for a, b in zip(expected.weights, resumed.weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-5, err_msg=a.path)

@@ -331,7 +331,7 @@ class Pix2PixHD(GANModel):
         active ones) and the totals `"generator"` (their sum) and `"discriminator"`
         (`(d_real + d_fake) / 2`), float32 scalars.
 
-        The discriminator runs once on the real and once on the generated pairs; the
+        The discriminator runs once, on the generated and the real pairs together; the
         generator's losses use those outputs (the real features as constants) and so does
         the discriminator's, the generated image taken as given: the same values and
         gradients as the reference's three discriminator passes.
@@ -340,8 +340,14 @@ class Pix2PixHD(GANModel):
         fake, condition = self.generate(padded, training)
         fake, condition = fake[:, :height, :width], condition[:, :height, :width]
         real = ops.cast(data["image"], "float32")
-        fake_outputs = self.discriminator(ops.concatenate([condition, fake], -1), training=training)
-        real_outputs = self.discriminator(ops.concatenate([condition, real], -1), training=training)
+        # One discriminator call on the generated and the real pairs stacked along the batch
+        # (its norms are per sample, so this is exact), then split.
+        pairs = ops.concatenate([condition, condition], 0), ops.concatenate([fake, real], 0)
+        outputs = self.discriminator(ops.concatenate(pairs, -1), training=training)
+        fake_outputs, real_outputs = (
+            [[ops.split(feature, 2)[half] for feature in scale] for scale in outputs]
+            for half in (0, 1)
+        )
         losses = {"g_gan": generator_adversarial_loss(fake_outputs, self.gan_mode, "sum")}
         if self.lambda_feat > 0:
             losses["g_feat"] = self.lambda_feat * feature_matching_loss(
