@@ -103,14 +103,13 @@ def load_generator(generator, source, prefix=""):
 
 
 def load_encoder(encoder, source, prefix=""):
-    """Loads a reference `Encoder` state dict into a `FeatureEncoder`."""
+    """Loads a reference `Encoder` state dict into a `FeatureEncoder` (G1's indices without
+    residual blocks)."""
     state_dict = load_state_dict(source, prefix)
     if not encoder.built:
         encoder.build([(None, None, None, _input_channels(state_dict)), (None, None, None, 1)])
     mapper = WeightMapper(state_dict)
-    index = _sequence(mapper, encoder.encoder_blocks, "model", 1)
-    *decoder, output = encoder.decoder_blocks
-    _body_and_output(mapper, decoder, output, "model", index)
+    _map_global_generator(mapper, encoder.network)
     mapper.finish()
 
 

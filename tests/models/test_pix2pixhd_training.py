@@ -252,3 +252,38 @@ def test_resumed_schedule_continues_like_an_uninterrupted_run(tmp_path, interrup
             np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-6, err_msg=a.path)
     for a, b in zip(expected.weights, resumed.weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-5, err_msg=a.path)
+
+
+@pytest.mark.slow
+def test_mirrored_step_matches_one_device():
+    """One step on two replicas (two logical CPUs, conftest) equals one step on the global
+    batch of four, in float64 with SGD so that nothing but summation order differs."""
+    from tests.toy_gan import two_replicas
+
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs two logical CPU devices (tests/conftest.py)")
+    keras.config.set_dtype_policy("float64")
+    batch = {**_labels(batch=4)}
+    batch["image"] = batch["image"].astype("float64")
+    data = tf.data.Dataset.from_tensors(batch)
+
+    def sgd():
+        return {group: keras.optimizers.SGD(1e-2) for group in ("generator", "discriminator")}
+
+    def step(model):
+        history = model.fit(data, epochs=1, verbose=0)
+        return {name: values[0] for name, values in history.history.items()}, model.weights
+
+    single = Pix2PixHD(**TINY)
+    initial = [v.numpy() for v in single.weights]
+    single.compile(optimizers=sgd(), jit_compile=False)
+    expected_losses, expected_weights = step(single)
+    with two_replicas().scope():
+        mirrored = Pix2PixHD(**TINY)
+        mirrored.set_weights(initial)
+        mirrored.compile(optimizers=sgd(), jit_compile=False)
+    losses, weights = step(mirrored)
+    for name, value in expected_losses.items():
+        np.testing.assert_allclose(losses[name], value, rtol=1e-6, err_msg=name)
+    for a, b in zip(expected_weights, weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, err_msg=a.path)

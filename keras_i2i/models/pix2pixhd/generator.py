@@ -33,7 +33,7 @@ def check_size(inputs, multiple, network):
         )
 
 
-def build_sequence(blocks, input_shape):
+def _build_sequence(blocks, input_shape):
     """Builds `blocks` one after the other from `input_shape`; returns the output shape."""
     shape = input_shape
     for block in blocks:
@@ -42,33 +42,90 @@ def build_sequence(blocks, input_shape):
     return shape
 
 
-def run_sequence(blocks, x):
+def _run_sequence(blocks, x):
     for block in blocks:
         x = block(x)
     return x
 
 
-def check_norm(norm):
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+class _GeneratorLevel(keras.Model):
+    """What G1 and G2 share: `front_end`, `residual_blocks` and `back_end` lists of blocks
+    (convolutions with bias, norm, ReLU), the optional output layers ending the back-end, and
+    their arguments."""
 
+    def __init__(
+        self, ngf, n_blocks, output_nc, norm, include_output, kernel_initializer, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.ngf = ngf
+        self.n_blocks = n_blocks
+        self.output_nc = output_nc
+        self.norm = norm
+        self.include_output = include_output
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-def output_block(output_nc, initializer, policy, name):
-    """Reflection pad 3, 7 x 7 convolution to the image channels, tanh."""
-    return ConvBlock(
-        output_nc,
-        7,
-        padding=3,
-        pad_type="reflect",
-        activation="tanh",
-        kernel_initializer=initializer,
-        dtype=policy,
-        name=name,
-    )
+    def _block(self, filters, kernel_size=3, strides=1, **options):
+        """A `ConvBlock` with this level's norm, ReLU and initializer (`options` override
+        them): reflection pad 3 for 7 x 7 kernels (the reference's `ReflectionPad2d(3)`),
+        zero padding 1 for 3 x 3; with `transposed=True`, the stride-2 transposed
+        convolution that doubles the size (`output_padding=1`)."""
+        padding = dict(padding=3, pad_type="reflect") if kernel_size == 7 else dict(padding=1)
+        config = dict(
+            norm=self.norm,
+            output_padding=int(options.get("transposed", False)),
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            **padding,
+        )
+        return ConvBlock(filters, kernel_size, strides, **{**config, **options})
+
+    def _make_blocks(self, front_end_widths, back_end_widths):
+        """Front-end: a 7 x 7 convolution to the first width, stride-2 convolutions to the
+        others; residual blocks; back-end: stride-2 transposed convolutions to
+        `back_end_widths`, then the output layers (reflection pad 3, 7 x 7 convolution to
+        `output_nc`, tanh) with `include_output`."""
+        first, *down = front_end_widths
+        self.front_end = [self._block(first, 7, name="front_end_0")] + [
+            self._block(width, strides=2, name=f"front_end_{i + 1}") for i, width in enumerate(down)
+        ]
+        self.residual_blocks = [
+            ResidualBlock(
+                norm=self.norm,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name=f"residual_block_{i}",
+            )
+            for i in range(self.n_blocks)
+        ]
+        self.back_end = [
+            self._block(width, strides=2, transposed=True, name=f"back_end_{i}")
+            for i, width in enumerate(back_end_widths)
+        ]
+        if self.include_output:
+            self.back_end.append(
+                self._block(self.output_nc, 7, norm="none", activation="tanh", name="output")
+            )
+
+    def compute_output_shape(self, input_shape):
+        x_shape = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        return (*x_shape[:-1], self.output_nc if self.include_output else self.ngf)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngf": self.ngf,
+            "n_blocks": self.n_blocks,
+            "output_nc": self.output_nc,
+            "norm": self.norm,
+            "include_output": self.include_output,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
-class GlobalGenerator(keras.Model):
+class GlobalGenerator(_GeneratorLevel):
     """G1, the reference's `GlobalGenerator`.
 
     Front-end: reflection pad 3, 7 x 7 convolution to `ngf` channels, norm, ReLU; then
@@ -98,81 +155,29 @@ class GlobalGenerator(keras.Model):
         kernel_initializer=DEFAULT_INITIALIZER,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        check_norm(norm)
-        self.ngf = ngf
+        super().__init__(ngf, n_blocks, output_nc, norm, include_output, kernel_initializer,
+                         **kwargs)
         self.n_downsampling = n_downsampling
-        self.n_blocks = n_blocks
-        self.output_nc = output_nc
-        self.norm = norm
-        self.include_output = include_output
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     @property
     def size_multiple(self):
         return 2**self.n_downsampling
 
     def build(self, input_shape):
-        common = dict(
-            norm=self.norm, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
-        )
-        self.front_end = [
-            ConvBlock(self.ngf, 7, padding=3, pad_type="reflect", name="front_end_0", **common)
-        ]
-        for i in range(self.n_downsampling):
-            self.front_end.append(
-                ConvBlock(
-                    self.ngf * 2 ** (i + 1), 3, strides=2, padding=1, name=f"front_end_{i + 1}",
-                    **common,
-                )
-            )
-        self.residual_blocks = [
-            ResidualBlock(name=f"residual_block_{i}", **common) for i in range(self.n_blocks)
-        ]
-        self.back_end = [
-            ConvBlock(
-                self.ngf * 2 ** (self.n_downsampling - i - 1),
-                3,
-                strides=2,
-                padding=1,
-                transposed=True,
-                output_padding=1,
-                name=f"back_end_{i}",
-                **common,
-            )
-            for i in range(self.n_downsampling)
-        ]
-        if self.include_output:
-            self.back_end.append(
-                output_block(
-                    self.output_nc, self.kernel_initializer, self.dtype_policy, "output"
-                )
-            )
-        build_sequence(self.front_end + self.residual_blocks + self.back_end, input_shape)
+        widths = [self.ngf * 2**i for i in range(self.n_downsampling + 1)]
+        self._make_blocks(widths, widths[-2::-1])
+        _build_sequence(self.front_end + self.residual_blocks + self.back_end, input_shape)
 
     def call(self, inputs):
         check_size(inputs, self.size_multiple, "GlobalGenerator")
-        return run_sequence(self.front_end + self.residual_blocks + self.back_end, inputs)
-
-    def compute_output_shape(self, input_shape):
-        channels = self.output_nc if self.include_output else self.ngf
-        return (*input_shape[:-1], channels)
+        return _run_sequence(self.front_end + self.residual_blocks + self.back_end, inputs)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "ngf": self.ngf,
-            "n_downsampling": self.n_downsampling,
-            "n_blocks": self.n_blocks,
-            "output_nc": self.output_nc,
-            "norm": self.norm,
-            "include_output": self.include_output,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        }
+        return {**super().get_config(), "n_downsampling": self.n_downsampling}
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
-class LocalEnhancer(keras.layers.Layer):
+class LocalEnhancer(_GeneratorLevel):
     """G2, one local enhancer level of the reference's `LocalEnhancer`.
 
     Front-end: reflection pad 3, 7 x 7 convolution to `ngf`, norm, ReLU; a 3 x 3 stride-2
@@ -198,61 +203,19 @@ class LocalEnhancer(keras.layers.Layer):
         kernel_initializer=DEFAULT_INITIALIZER,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        check_norm(norm)
-        self.ngf = ngf
-        self.n_blocks = n_blocks
-        self.output_nc = output_nc
-        self.norm = norm
-        self.include_output = include_output
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        super().__init__(ngf, n_blocks, output_nc, norm, include_output, kernel_initializer,
+                         **kwargs)
 
     def build(self, input_shape):
         x_shape, _ = input_shape
-        common = dict(
-            norm=self.norm, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
-        )
-        self.front_end = [
-            ConvBlock(self.ngf, 7, padding=3, pad_type="reflect", name="front_end_0", **common),
-            ConvBlock(2 * self.ngf, 3, strides=2, padding=1, name="front_end_1", **common),
-        ]
-        self.residual_blocks = [
-            ResidualBlock(name=f"residual_block_{i}", **common) for i in range(self.n_blocks)
-        ]
-        self.back_end = [
-            ConvBlock(
-                self.ngf, 3, strides=2, padding=1, transposed=True, output_padding=1,
-                name="back_end_0", **common,
-            )
-        ]
-        if self.include_output:
-            self.back_end.append(
-                output_block(
-                    self.output_nc, self.kernel_initializer, self.dtype_policy, "output"
-                )
-            )
-        shape = build_sequence(self.front_end, x_shape)
-        build_sequence(self.residual_blocks + self.back_end, shape)
+        self._make_blocks([self.ngf, 2 * self.ngf], [self.ngf])
+        shape = _build_sequence(self.front_end, x_shape)
+        _build_sequence(self.residual_blocks + self.back_end, shape)
 
     def call(self, inputs):
         x, coarser = inputs
-        features = run_sequence(self.front_end, x) + coarser
-        return run_sequence(self.residual_blocks + self.back_end, features)
-
-    def compute_output_shape(self, input_shape):
-        x_shape, _ = input_shape
-        return (*x_shape[:-1], self.output_nc if self.include_output else self.ngf)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "ngf": self.ngf,
-            "n_blocks": self.n_blocks,
-            "output_nc": self.output_nc,
-            "norm": self.norm,
-            "include_output": self.include_output,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        }
+        features = _run_sequence(self.front_end, x) + coarser
+        return _run_sequence(self.residual_blocks + self.back_end, features)
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")

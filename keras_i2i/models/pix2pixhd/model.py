@@ -299,11 +299,10 @@ class Pix2PixHD(GANModel):
     # ---------------------------------------------------------------- training
 
     def compile(self, optimizers=None, jit_compile=True, **kwargs):
-        """`GANModel.compile`, with XLA by default: on CPU it runs the label2city_512p
-        training step about 5x and inference about 2x faster than TensorFlow's graph
-        executor, whose convolution gradients are slow for the 7 x 7 input and output
-        layers (`benchmarks/pix2pixhd.py`). Pass `jit_compile=False` to trace without XLA
-        (quicker to start for tiny models)."""
+        """`GANModel.compile`, with XLA by default: on CPU the label2city_512p training step
+        runs 1.5 to 5 times faster than with TensorFlow's graph executor, whose gradients of
+        the 7 x 7 input and output convolutions are slow (`benchmarks/pix2pixhd.py`).
+        `jit_compile=False` traces without XLA, which starts sooner (tiny models, tests)."""
         super().compile(optimizers=optimizers, jit_compile=jit_compile, **kwargs)
 
     def optimizer_groups(self):
