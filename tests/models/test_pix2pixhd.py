@@ -210,6 +210,15 @@ def test_inputs_of_a_wrong_size_are_refused_or_padded():
     padded = Pix2PixHD(**TINY, pad_inputs=True)
     assert padded(data).shape == (2, 12, 10, 3)
     assert np.isfinite(padded.compute_losses(data)["generator"])
+    # With unknown sizes (as served) the padding and the check happen in the graph.
+    dynamic = {key: tf.TensorSpec([None, None, None, value.shape[-1]], value.dtype)
+               for key, value in data.items()}
+    traced = tf.function(lambda x: padded(x), input_signature=[dynamic])
+    np.testing.assert_allclose(traced(data), padded(data), atol=1e-5)
+    refusing = Pix2PixHD(**TINY)
+    traced = tf.function(lambda x: refusing(x), input_signature=[dynamic])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be multiples of 8"):
+        traced(data)
 
 
 def test_model_inputs_rgb_mode_and_config():
