@@ -37,9 +37,9 @@ def initializer(init):
 
 
 def _conv_block(filters, kernel_size, strides=1, norm="none", activation="relu",
-                pad_type="reflect", kernel_initializer=None, dtype=None, name=None):
+                pad_type="reflect", kernel_initializer=None, dtype=None, name=None, upsample=1):
     """MUNIT's `Conv2dBlock`: pad (k // 2; 1 for the stride-2 4 x 4 convs), conv, norm,
-    activation."""
+    activation; with `upsample=2` preceded by its decoder's `nn.Upsample(scale_factor=2)`."""
     return ConvBlock(
         filters,
         kernel_size,
@@ -51,14 +51,17 @@ def _conv_block(filters, kernel_size, strides=1, norm="none", activation="relu",
         kernel_initializer=kernel_initializer,
         dtype=dtype,
         name=name,
+        upsample=upsample,
     )
 
 
 def _build_chain(blocks, input_shape):
-    """Builds `blocks` in order from `input_shape`; returns the last output shape."""
+    """Builds `blocks` (those not built yet) in order from `input_shape`; returns the last
+    output shape."""
     shape = input_shape
     for block in blocks:
-        block.build(shape)
+        if not block.built:
+            block.build(shape)
         shape = block.compute_output_shape(shape)
     return shape
 
@@ -265,9 +268,11 @@ class Decoder(_ConvStack):
         self.residual_blocks = [
             ResidualBlock(norm="adain", name=f"residual_{i}", **blocks) for i in range(n_res)
         ]
-        self.upsample = keras.layers.UpSampling2D(2, dtype=self.dtype_policy, name="upsample")
+        # The upsampling and the 5 x 5 conv after it are one `ConvBlock(upsample=2)`, which
+        # computes them at the lower resolution (2.8x fewer multiply-adds, the same result).
         self.upsample_blocks = [
-            _conv_block(dim // 2 ** (i + 1), 5, norm="layer", name=f"upsample_{i}", **blocks)
+            _conv_block(dim // 2 ** (i + 1), 5, norm="layer", name=f"upsample_{i}", upsample=2,
+                        **blocks)
             for i in range(n_upsample)
         ]
         self.output_block = _conv_block(
@@ -278,12 +283,9 @@ class Decoder(_ConvStack):
         x_shape, params_shape = input_shape
         block_params = (params_shape[0], self.num_adain_params // self.n_res)
         for block in self.residual_blocks:
-            block.build([x_shape, block_params])
-        for block in self.upsample_blocks:
-            x_shape = self.upsample.compute_output_shape(x_shape)
-            block.build(x_shape)
-            x_shape = block.compute_output_shape(x_shape)
-        self.output_block.build(x_shape)
+            if not block.built:
+                block.build([x_shape, block_params])
+        self.output_block.build(_build_chain(self.upsample_blocks, x_shape))
 
     @property
     def num_adain_params(self):
@@ -297,7 +299,7 @@ class Decoder(_ConvStack):
         ):
             x = block([x, block_params])
         for block in self.upsample_blocks:
-            x = block(self.upsample(x))
+            x = block(x)
         return self.output_block(x)
 
     def compute_output_shape(self, input_shape):

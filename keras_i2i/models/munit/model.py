@@ -2,7 +2,8 @@
 
 Two domains, a and b, each with an auto-encoder (`AdaINGenerator`: content code, style code)
 and a multi-scale discriminator (`MsImageDiscriminator`). A step is the reference's
-`dis_update` then `gen_update`, each with its own random N(0, 1) styles:
+`dis_update` then `gen_update`, on translations with random N(0, 1) styles (one draw for both
+updates, see `MUNIT.train_step`):
 
 - discriminators: each domain's tells its real images from translations into it (the other
   domain's content decoded with a random style), `gan_weight` * GAN loss;
@@ -382,46 +383,21 @@ class MUNIT(GANModel):
     # ---------------------------------------------------------------- training
 
     def train_step(self, data):
+        """The reference's `dis_update` then `gen_update`, on one draw of random styles.
+
+        The reference translates twice per iteration with the same generators, once for each
+        update, each with its own random styles; here both updates use the same translations
+        (the generators' forward pass is recorded once, the discriminators update in the
+        middle of it, the generators' GAN loss then sees the updated discriminators, as in
+        the reference). That is the reference with one style draw per iteration instead of
+        two, and saves two content encodings and two decodings per step.
+        """
         if "image_a" not in data or "image_b" not in data:
             raise ValueError(
                 f"MUNIT trains on {{'image_a', 'image_b'}} batches, got {sorted(data)}"
             )
         x_a, x_b = data["image_a"], data["image_b"]
         batch = ops.shape(x_a)[0]
-        losses = {"d_loss": self._discriminator_step(x_a, x_b, batch)}
-        losses.update(self._generator_step(x_a, x_b, batch))
-        return self.record_losses(losses)
-
-    def _discriminator_step(self, x_a, x_b, batch):
-        """The reference's `dis_update`: translations with random styles, then the
-        discriminators' GAN loss on them and on the real images."""
-        s_a, s_b = self.random_styles(batch), self.random_styles(batch)
-        x_ba = self.generator_a.decode(self.generator_b.content_encoder(x_b), s_a)
-        x_ab = self.generator_b.decode(self.generator_a.content_encoder(x_a), s_b)
-        with tf.GradientTape() as tape:
-            d_loss = 0.0
-            for discriminator, real, fake in (
-                (self.discriminator_a, x_a, x_ba),
-                (self.discriminator_b, x_b, x_ab),
-            ):
-                real_loss, fake_loss = discriminator_adversarial_loss(
-                    *self._discriminate(discriminator, real, fake), self.gan_mode, "sum"
-                )
-                d_loss += self.gan_weight * (real_loss + fake_loss)
-            decayed = d_loss + self._weight_decay_penalty("discriminator")
-        self.apply_gradients("discriminator", tape, decayed)
-        return d_loss
-
-    def _discriminate(self, discriminator, real, fake):
-        """`(real_outputs, fake_outputs)`, in one batch unless the norm is batch norm."""
-        if self.dis_norm == "batch":
-            return discriminator(real, training=True), discriminator(fake, training=True)
-        outputs = discriminator(ops.concatenate([real, ops.cast(fake, real.dtype)]), training=True)
-        batch = ops.shape(real)[0]
-        return [o[:batch] for o in outputs], [o[batch:] for o in outputs]
-
-    def _generator_step(self, x_a, x_b, batch):
-        """The reference's `gen_update`."""
         s_a, s_b = self.random_styles(batch), self.random_styles(batch)
         gen_a, gen_b = self.generator_a, self.generator_b
         with tf.GradientTape() as tape:
@@ -431,6 +407,10 @@ class MUNIT(GANModel):
             # content in one batch (per-sample norms: the same as two calls).
             x_a_recon, x_ba = _halves(gen_a.decode(_joined(c_a, c_b), _joined(s_a_prime, s_a)))
             x_b_recon, x_ab = _halves(gen_b.decode(_joined(c_b, c_a), _joined(s_b_prime, s_b)))
+            with tape.stop_recording():
+                d_loss = self._discriminator_step(
+                    x_a, x_b, ops.stop_gradient(x_ba), ops.stop_gradient(x_ab)
+                )
             c_b_recon, s_a_recon = gen_a.encode(x_ba)
             c_a_recon, s_b_recon = gen_b.encode(x_ab)
             losses = {
@@ -458,7 +438,32 @@ class MUNIT(GANModel):
             g_loss = sum(losses.values())
             decayed = g_loss + self._weight_decay_penalty("generator")
         self.apply_gradients("generator", tape, decayed)
-        return {"g_loss": g_loss, **losses}
+        return self.record_losses({"d_loss": d_loss, "g_loss": g_loss, **losses})
+
+    def _discriminator_step(self, x_a, x_b, x_ba, x_ab):
+        """The reference's `dis_update` on given translations: each domain's discriminator
+        on its real images and on the translations into it."""
+        with tf.GradientTape() as tape:
+            d_loss = 0.0
+            for discriminator, real, fake in (
+                (self.discriminator_a, x_a, x_ba),
+                (self.discriminator_b, x_b, x_ab),
+            ):
+                real_loss, fake_loss = discriminator_adversarial_loss(
+                    *self._discriminate(discriminator, real, fake), self.gan_mode, "sum"
+                )
+                d_loss += self.gan_weight * (real_loss + fake_loss)
+            decayed = d_loss + self._weight_decay_penalty("discriminator")
+        self.apply_gradients("discriminator", tape, decayed)
+        return d_loss
+
+    def _discriminate(self, discriminator, real, fake):
+        """`(real_outputs, fake_outputs)`, in one batch unless the norm is batch norm."""
+        if self.dis_norm == "batch":
+            return discriminator(real, training=True), discriminator(fake, training=True)
+        outputs = discriminator(ops.concatenate([real, ops.cast(fake, real.dtype)]), training=True)
+        batch = ops.shape(real)[0]
+        return [o[:batch] for o in outputs], [o[batch:] for o in outputs]
 
     def _weight_decay_penalty(self, group):
         """`weight_decay * 0.5 * sum(w^2)` over the group's variables: its gradient is the
