@@ -11,7 +11,6 @@ The reference saves one state dict per network in its checkpoint folder:
 """
 
 import os
-import pathlib
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from keras_i2i.convert.common import (
     dense_kernel,
     load_spade_discriminator,
     load_state_dict,
+    reference_checkpoint_files,
 )
 from keras_i2i.layers import BatchNorm
 
@@ -150,26 +150,15 @@ def convert_checkpoint(checkpoint, output_dir, preset, epoch="latest", **overrid
     if preset is None:
         raise ValueError("Converting a SPADE checkpoint needs the preset it was trained with "
                          f"(one of {', '.join(SPADE.presets())}).")
-    checkpoint_dir = pathlib.Path(checkpoint)
-    if checkpoint_dir.is_file():
-        epoch, separator, _ = checkpoint_dir.name.rpartition("_net_")
-        if not separator:
-            raise ValueError(f"{checkpoint}: expected a <epoch>_net_G.pth file or its folder")
-        checkpoint_dir = checkpoint_dir.parent
-    files = {net: checkpoint_dir / f"{epoch}_net_{net}.pth" for net in ("G", "D", "E")}
-    if not files["G"].is_file():
-        raise FileNotFoundError(f"{files['G']}: no generator checkpoint in {checkpoint_dir}")
+    epoch, files = reference_checkpoint_files(checkpoint, epoch)
     generator = load_state_dict(files["G"])
     overrides.setdefault("use_vae", np.ndim(generator.get("fc.weight")) == 2)
     model = SPADE.from_preset(preset, **overrides)
     load_spade_weights(
-        model,
-        generator,
-        files["D"] if files["D"].is_file() else None,
-        files["E"] if files["E"].is_file() and model.use_vae else None,
+        model, generator, files.get("D"), files.get("E") if model.use_vae else None
     )
     model.save_to_preset(
         output_dir,
-        metadata={"converted_from": os.fspath(checkpoint_dir), "preset": preset, "epoch": epoch},
+        metadata={"converted_from": os.fspath(checkpoint), "preset": preset, "epoch": epoch},
     )
     return model
