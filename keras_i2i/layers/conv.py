@@ -123,6 +123,67 @@ def upsampled_conv(x, kernel, padding, pad_type="zeros"):
     return ops.concatenate([top, middle, bottom], axis=1)
 
 
+# A stride-1 convolution whose im2col matrix has at most this many elements gets its gradients
+# as matrix products of that matrix (`conv_with_matmul_gradients`).
+MATMUL_GRADIENT_MAX_ELEMENTS = 2**23
+
+
+def _patches(x, kernel_size, height, width):
+    """The k x k windows of a (B, H + k - 1, W + k - 1, C) map: (B, H, W, k * k * C), each
+    row ordered (kh, kw, c) like a kernel reshaped to (k * k * C, F)."""
+    k = kernel_size
+    return ops.concatenate(
+        [x[:, i : i + height, j : j + width] for i in range(k) for j in range(k)], axis=-1
+    )
+
+
+def conv_with_matmul_gradients(x, kernel):
+    """`ops.conv(x, kernel, padding="valid")` (stride 1) whose gradients are computed as the
+    matrix products of its im2col form, with the same values.
+
+    TensorFlow's (and XLA's) convolution gradients are slow for small maps with many
+    channels: for pix2pixHD's 1024-channel residual blocks on 8 x 16 maps they take 3-4x
+    the forward pass, the matrix products about 2x (a residual block trains 30% faster).
+    The forward pass is the plain convolution; the gradients build the (B, H', W', k k C)
+    window matrix once, so `Conv2D` uses this only when that matrix is small
+    (`MATMUL_GRADIENT_MAX_ELEMENTS`).
+
+    Args:
+        x: (B, H, W, C) with static H, W; kernel: (k, k, C, F).
+    Returns:
+        (B, H - k + 1, W - k + 1, F).
+    """
+    k, _, channels, filters = kernel.shape
+
+    @ops.custom_gradient
+    def conv(x, kernel):
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            height, width = dy.shape[1], dy.shape[2]
+            windows = _patches(x, k, height, width)
+            dkernel = ops.reshape(ops.einsum("bhwk,bhwf->kf", windows, dy), kernel.shape)
+            flat = ops.reshape(kernel, (k * k * channels, filters))
+            dwindows = ops.split(ops.einsum("bhwf,kf->bhwk", dy, flat), k * k, axis=-1)
+            dx = sum(
+                ops.pad(part, [[0, 0], [t // k, k - 1 - t // k], [t % k, k - 1 - t % k], [0, 0]])
+                for t, part in enumerate(dwindows)
+            )
+            return dx, dkernel
+
+        return ops.conv(x, kernel, padding="valid"), grad
+
+    return conv(x, kernel)
+
+
+def _small_windows(x, kernel_size):
+    """Whether the im2col matrix of a stride-1 valid convolution of `x` is static and small."""
+    b, h, w, c = x.shape
+    if None in (b, h, w, c):
+        return False
+    size = b * (h - kernel_size + 1) * (w - kernel_size + 1) * kernel_size**2 * c
+    return size <= MATMUL_GRADIENT_MAX_ELEMENTS
+
+
 def _l2_normalize(x, eps=1e-12):
     """`F.normalize(x, dim=0, eps=1e-12)`: x / max(||x||, eps)."""
     return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), eps)
@@ -216,6 +277,9 @@ class Conv2D(_Convolution):
         upsample: 2 convolves the nearest x2 upsampled input (`nn.Upsample(scale_factor=2)`
             before the conv, as MUNIT's decoder), computed at the input's resolution
             (`upsampled_conv`); needs stride 1, no dilation and `kernel_size = 2 padding + 1`.
+
+    Stride-1 convolutions of static, small inputs take their gradients as matrix products
+    (`conv_with_matmul_gradients`, the same values, faster for small maps of many channels).
     """
 
     def __init__(
@@ -289,11 +353,14 @@ class Conv2D(_Convolution):
             kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
         else:
             kernel = self.kernel
+        padded = None if self.upsample == 2 else pad2d(inputs, self.padding, self.pad_type)
         if self.upsample == 2:
             y = upsampled_conv(inputs, kernel, self.padding, self.pad_type)
+        elif self.strides == self.dilation_rate == 1 and _small_windows(padded, self.kernel_size):
+            y = conv_with_matmul_gradients(padded, ops.cast(kernel, self.compute_dtype))
         else:
             y = ops.conv(
-                pad2d(inputs, self.padding, self.pad_type),
+                padded,
                 kernel,
                 strides=self.strides,
                 padding="valid",

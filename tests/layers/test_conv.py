@@ -145,6 +145,38 @@ def test_upsampled_conv_is_nearest_upsampling_then_conv(kernel_size, pad_type):
         np.testing.assert_allclose(upsampled_grad, plain_grad, atol=1e-3, rtol=1e-4)
 
 
+@pytest.mark.parametrize("kernel_size, pad_type", [(3, "reflect"), (4, "zeros"), (1, "zeros")])
+@pytest.mark.parametrize("jit", [False, True])
+def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_size, pad_type,
+                                                           jit):
+    """Stride-1 convolutions of small static inputs take their gradients as matrix products
+    (`conv_with_matmul_gradients`); the values are those of the plain convolution's."""
+    from keras_i2i.layers import conv as conv_module
+
+    x = tf.constant(rng.normal(size=(2, 7, 9, 5)), "float32")
+    layer = Conv2D(6, kernel_size, padding=kernel_size // 2, pad_type=pad_type)
+    layer(x)
+    weights = tf.constant(rng.normal(size=layer.compute_output_shape(x.shape)), "float32")
+
+    @tf.function(jit_compile=jit)
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) ** 2 * weights)
+        return tape.gradient(loss, [x, layer.kernel, layer.bias])
+
+    calls = []
+    matmul = conv_module.conv_with_matmul_gradients
+    monkeypatch.setattr(conv_module, "conv_with_matmul_gradients",
+                        lambda *args: calls.append(1) or matmul(*args))
+    fast = gradients(x)
+    assert calls, "the small convolution did not take the matrix-product gradients"
+    monkeypatch.setattr(conv_module, "MATMUL_GRADIENT_MAX_ELEMENTS", 0)
+    gradients = tf.function(gradients.python_function, jit_compile=jit)
+    for got, expected in zip(fast, gradients(x)):
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+
 def test_upsampled_conv_layer_contract():
     x = rng.normal(size=(2, 8, 8, 4)).astype("float32")
     init = dict(filters=6, kernel_size=5, padding=2, pad_type="reflect", upsample=2)
