@@ -1,6 +1,6 @@
 """MUNIT on the synthetic unpaired domains (day -> night scenes), on a CPU in a few minutes.
 
-    python examples/munit_synthetic.py [--out munit_synthetic] [--steps 400] [--jit]
+    python examples/munit_synthetic.py [--out munit_synthetic] [--steps 600] [--jit]
     python examples/munit_synthetic.py --data ../shared/data/edges2handbags_sample --size 64
 
 1. `MUNIT.from_preset("synthetic")`: dim 16, 8-d styles, 64x64 images of
@@ -118,7 +118,7 @@ def main():
     parser.add_argument("--out", default="munit_synthetic", help="output folder")
     parser.add_argument("--data", help="a folder with trainA/ and trainB/ (default: synthetic)")
     parser.add_argument("--size", type=int, default=64, help="image size (a multiple of 16)")
-    parser.add_argument("--steps", type=int, default=400, help="training steps")
+    parser.add_argument("--steps", type=int, default=600, help="training steps")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--styles", type=int, default=6, help="random styles per input")
