@@ -188,6 +188,15 @@ def test_random_styles_differ_and_translate_takes_styles_from_examples():
     assert set(model({"image_a": images, "image_b": images})) == {"image_ab", "image_ba"}
 
 
+def test_sample_columns_feed_a_progress_grid():
+    from keras_i2i import visualize
+
+    model = MUNIT(**TINY)
+    columns = model.sample_columns({"image_a": _images(), "image_b": _images(seed=4)})
+    assert list(columns) == ["a", "a2b", "a recon", "b", "b2a", "b recon"]
+    assert visualize.sample_grid(columns).shape == (64, 6 * 32, 3)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
