@@ -133,6 +133,10 @@ def test_generator_decodes_what_it_encodes_and_initializes_like_the_reference():
     np.testing.assert_allclose(kernel.std(), np.sqrt(2 / (3 * 3 * 16)), rtol=0.1)  # kaiming
     discriminator = MUNIT(**TINY).discriminator_a.scales[0][0].conv.kernel.numpy()
     np.testing.assert_allclose(discriminator.std(), 0.02, rtol=0.3)  # N(0, 0.02)
+    square = MLP(output_dim=6, dim=6, kernel_initializer=keras.initializers.HeNormal())
+    square.build((None, 6))
+    first, second, _ = (layer.kernel.numpy() for layer in square.dense_layers)
+    assert not np.array_equal(first, second)  # each layer draws its own weights
     with pytest.raises(ValueError, match="init must be one of"):
         AdaINGenerator(init="uniform")
 

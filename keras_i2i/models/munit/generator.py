@@ -213,10 +213,13 @@ class MLP(keras.layers.Layer):
         self.n_blk = n_blk
         self.activation = activation
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        # Each layer gets its own copy of the initializer: an unseeded Keras initializer
+        # instance gives every layer of a shape the same weights.
+        config = keras.initializers.serialize(self.kernel_initializer)
         self.dense_layers = [
             keras.layers.Dense(
                 output_dim if i == n_blk - 1 else dim,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=keras.initializers.get(config),
                 dtype=self.dtype_policy,
                 name=f"dense_{i}",
             )
