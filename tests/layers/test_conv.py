@@ -145,6 +145,28 @@ def test_upsampled_conv_is_nearest_upsampling_then_conv(kernel_size, pad_type):
         np.testing.assert_allclose(upsampled_grad, plain_grad, atol=1e-3, rtol=1e-4)
 
 
+def test_layers_sharing_an_unseeded_initializer_get_different_weights():
+    import keras
+
+    from keras_i2i.models.discriminators import MultiscaleDiscriminator
+
+    shared = keras.initializers.RandomNormal(stddev=0.02)
+    first, second = Conv2D(4, 3, kernel_initializer=shared), Conv2D(4, 3, kernel_initializer=shared)
+    x = np.zeros((1, 5, 5, 2), "float32")
+    first(x), second(x)
+    assert not np.array_equal(first.kernel.numpy(), second.kernel.numpy())
+    assert first.get_config()["kernel_initializer"]["config"]["seed"] is None
+    seeded = keras.initializers.RandomNormal(stddev=0.02, seed=3)
+    again = Conv2D(4, 3, kernel_initializer=seeded), Conv2D(4, 3, kernel_initializer=seeded)
+    for layer in again:
+        layer(x)
+    np.testing.assert_array_equal(again[0].kernel.numpy(), again[1].kernel.numpy())
+    discriminator = MultiscaleDiscriminator(num_D=2, n_layers=2, ndf=4, norm="instance")
+    discriminator.build((None, 16, 16, 3))
+    scale_0, scale_1 = (blocks[1].conv.kernel.numpy() for blocks in discriminator.scales)
+    assert not np.array_equal(scale_0, scale_1)
+
+
 @pytest.mark.parametrize("kernel_size, pad_type", [(3, "reflect"), (4, "zeros"), (1, "zeros")])
 @pytest.mark.parametrize("jit", [False, True])
 def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_size, pad_type,
