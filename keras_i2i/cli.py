@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from keras_i2i import data as data_lib
+from keras_i2i import presets as preset_lib
 from keras_i2i import schedules, training, visualize
 from keras_i2i.callbacks import SampleGrid, TensorBoardScalars, TrainingCheckpoint
 from keras_i2i.data import io, layouts
@@ -104,7 +105,8 @@ def _training_data(spec, args, strategy):
             if "layout" not in inspect.signature(load).parameters:
                 raise ValueError(f"--layout: the {args.model} data loader takes no layout.")
             options["layout"] = args.layout
-        dataset_name = args.dataset or (args.preset if args.preset in data_lib.DATASETS else None)
+        dataset_name = args.dataset or preset_lib.preset_dataset(spec.model_class.__name__,
+                                                                 args.preset)
         dataset = load(str(root), dataset_name, **options)
     steps = int(dataset.cardinality())
     if steps < 0:  # a loader that may skip bad files does not know its length: count once
@@ -152,11 +154,12 @@ def translate(args):
         raise ValueError(
             f"--with: {args.model} takes {', '.join(s.name for s in signature)}; give the "
             f"files of {signature[0].name} as arguments and each other one as --with NAME=FOLDER.")
+    settings = None if args.dataset is None else data_lib.dataset_settings(args.dataset)
     out = pathlib.Path(args.out)
     for path in _input_files(args.inputs):
         key = layouts.pairing_key(path, str(pathlib.Path(path).parent))
         paths = [path] + [_companion(companions[s.name], key, s.name) for s in signature[1:]]
-        inputs = {s.name: _read(s, p)[None] for s, p in zip(signature, paths)}
+        inputs = {s.name: _read(s, p, settings)[None] for s, p in zip(signature, paths)}
         outputs = function(**inputs)
         image = outputs["image"] if "image" in outputs else next(iter(outputs.values()))
         written = visualize.save_png(out / f"{key}.png", image[0])
@@ -192,11 +195,15 @@ def _companion(folder, key, name):
     return matches[0]
 
 
-def _read(input_spec, path):
-    """The file at `path` as `input_spec` wants it: label ids for integer inputs, an RGB
+def _read(input_spec, path, settings=None):
+    """The file at `path` as `input_spec` wants it: label ids for integer inputs (a "label"
+    input's raw ids mapped to classes as `settings`, a `DatasetSettings`, declares), an RGB
     image in [-1, 1] otherwise; resized to the spec's height and width when it fixes them."""
     labels = input_spec.dtype.is_integer
     value = io.read_label_map(path) if labels else io.read_image(path)
+    if settings is not None and input_spec.name == "label":
+        io.check_label_ids(path, value.numpy(), settings)
+        value = io.map_label_ids(value, settings)
     height, width = input_spec.shape[1:3]
     if height is not None and width is not None:
         value = tf.image.resize(value, (height, width),
@@ -253,7 +260,7 @@ def _parser():
                      help="dataset folder, or `synthetic` for the built-in synthetic data")
     fit.add_argument("--layout", help="the folder's layout (the model's loader detects it)")
     fit.add_argument("--dataset", help="dataset settings (label ids, sizes), e.g. cityscapes; "
-                                       "default: the preset's name when it is a dataset")
+                                       "default: the one a built-in preset names")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                      help="continue from --out's newest checkpoint (default)")
@@ -286,6 +293,9 @@ def _parser():
     apply.add_argument("--with", dest="with_", action="append", default=[],
                        metavar="NAME=FOLDER", help="a further input (e.g. instance=inst/), "
                                                    "paired with the inputs by file name")
+    apply.add_argument("--dataset", choices=sorted(data_lib.DATASETS),
+                       help="map the label files' raw ids as this dataset's loader does "
+                            "(e.g. coco_stuff: 255 -> dontcare class 182)")
     apply.add_argument("--out", required=True, help="output folder")
     apply.set_defaults(run=translate)
 

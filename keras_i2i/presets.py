@@ -21,12 +21,21 @@ _REGISTRY = {}
 
 
 def register_presets(model_name, presets):
-    """Adds ``{preset_name: {"description": str, "config": dict}}`` for a model class name."""
+    """Adds ``{preset_name: {"description": str, "config": dict, "dataset": str}}`` for a model
+    class name; "dataset" (optional) names the `keras_i2i.data.DATASETS` entry whose label
+    conventions and preprocessing the preset was trained with."""
     for name, preset in presets.items():
         missing = {"description", "config"} - set(preset)
-        if missing:
-            raise ValueError(f"Preset {model_name}/{name} lacks {sorted(missing)}.")
+        unknown = set(preset) - {"description", "config", "dataset"}
+        if missing or unknown:
+            raise ValueError(f"Preset {model_name}/{name}: lacks {sorted(missing)}, "
+                             f"has unknown {sorted(unknown)}.")
     _REGISTRY.setdefault(model_name, {}).update(presets)
+
+
+def preset_dataset(model_name, name):
+    """The dataset name a built-in preset declares, or None (a preset folder, or none given)."""
+    return _REGISTRY.get(model_name, {}).get(name, {}).get("dataset")
 
 
 def list_presets(model_name=None):

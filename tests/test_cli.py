@@ -5,9 +5,10 @@ import re
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from keras_i2i import cli, training, visualize
+from keras_i2i import cli, data, training, visualize
 from keras_i2i.models import registry
 from tests.toy_gan import ToyGAN
 
@@ -115,3 +116,15 @@ def test_convert_runs_the_models_converter(tmp_path, capsys, monkeypatch):
                            tmp_path / "net_G.pth", "--preset", "tiny", "--out", tmp_path / "p")
     assert status == 0, err
     assert calls == [(str(tmp_path / "net_G.pth"), str(tmp_path / "p"), "tiny")]
+
+
+def test_translate_maps_label_ids_as_the_dataset_loader_does(tmp_path):
+    label = tf.TensorSpec([None, None, None, 1], tf.int32, name="label")
+    path = tmp_path / "labels.png"
+    Image.fromarray(np.array([[0, 181], [255, 7]], np.uint8)).save(path)
+    raw = cli._read(label, str(path)).numpy()[..., 0]
+    np.testing.assert_array_equal(raw, [[0, 181], [255, 7]])
+    mapped = cli._read(label, str(path), data.dataset_settings("coco_stuff")).numpy()[..., 0]
+    np.testing.assert_array_equal(mapped, [[0, 181], [182, 7]])
+    with pytest.raises(ValueError, match=r"labels\.png: label id 255 >= label_nc 35"):
+        cli._read(label, str(path), data.dataset_settings("cityscapes"))

@@ -85,7 +85,7 @@ def load_sample(paths, settings=None, reference="label"):
         else:
             sample[member] = _read_frames(read, path, paths.get(member + "_frame"))
     if "label" in sample:
-        sample["label"] = _map_label_ids(sample["label"], settings)
+        sample["label"] = map_label_ids(sample["label"], settings)
     return _same_size(sample, reference)
 
 
@@ -106,7 +106,9 @@ def _read_frames(read, paths, frames):
     return tf.cond(frames[0] >= 0, from_video, from_files)
 
 
-def _map_label_ids(raw, settings):
+def map_label_ids(raw, settings):
+    """Raw ids of a label map -> classes 0..label_nc-1 (`label_nc` for unlabeled pixels), as
+    `settings` (a `DatasetSettings`) declares; an undeclared id fails an assertion."""
     valid = tf.reduce_all(settings.valid_ids(raw))
     with tf.control_dependencies([tf.debugging.Assert(valid, ["undeclared label id"])]):
         unlabeled = -1 if settings.unlabeled_id is None else settings.unlabeled_id

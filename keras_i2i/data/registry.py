@@ -88,6 +88,8 @@ DATASETS = {
     ),
     # pix2pix side-by-side AB datasets (RGB input), 286 -> random 256 crop.
     "facades": DatasetSettings(label_nc=0),
+    # SPADE facades_dataset.py: the CMP Facades label maps (13 ids), 286 -> random 256 crop.
+    "facades_labels": DatasetSettings(label_nc=13),
     "edges2shoes": DatasetSettings(label_nc=0),
     # MUNIT edges2handbags config: shorter side 256, random 256x256 crop.
     "edges2handbags": DatasetSettings(

@@ -16,9 +16,7 @@ register_model(
     MUNIT,
     data="unpaired",
     synthetic="unpaired",
-    schedule="step",
-    step_size=100_000,
-    gamma=0.5,
+    schedule="constant",  # its optimizers keep the preset's own step decay (lr_step_size)
     converter="keras_i2i.convert.munit:convert_reference_run",
     description="MUNIT: unpaired two-domain translation, content + random or example styles",
 )

@@ -16,11 +16,13 @@ from keras_i2i import presets as preset_lib
 
 MUNIT_PRESETS = {
     "edges2shoes": {
+        "dataset": "edges2shoes",
         "description": "edges2shoes (configs/edges2shoes_folder.yaml): edges (a) <-> shoes (b), "
         "256x256; no cycle or perceptual loss.",
         "config": {},
     },
     "edges2handbags": {
+        "dataset": "edges2handbags",
         "description": "edges2handbags (configs/edges2handbags_folder.yaml): edges (a) <-> "
         "handbags (b), 256x256; no cycle or perceptual loss.",
         "config": {},

@@ -63,6 +63,7 @@ SYNTHETIC_GLOBAL = dict(
 
 PRESETS = {
     "label2city_512p": {
+        "dataset": "cityscapes",
         "description": (
             "Cityscapes labels -> 1024x512 photos (scripts/train_512p.sh): global generator "
             "(ngf 64, 4 downsamplings, 9 residual blocks), 35 labels + instance boundaries, "
@@ -72,6 +73,7 @@ PRESETS = {
         "config": LABEL2CITY_512P,
     },
     "label2city_512p_feat": {
+        "dataset": "cityscapes",
         "description": (
             "label2city_512p with instance-level feature embedding (scripts/train_512p_feat.sh"
             ": --instance_feat; encoder nef 16, 4 downsamplings, 3 features, 10 clusters)."
@@ -79,6 +81,7 @@ PRESETS = {
         "config": dict(LABEL2CITY_512P, instance_feat=True),
     },
     "label2city_1024p": {
+        "dataset": "cityscapes",
         "description": (
             "Cityscapes labels -> 2048x1024 photos (scripts/train_1024p_24G.sh): local "
             "enhancer (ngf 32) over the label2city_512p global generator (load it with "
@@ -88,6 +91,7 @@ PRESETS = {
         "config": LABEL2CITY_1024P,
     },
     "label2city_1024p_feat": {
+        "dataset": "cityscapes",
         "description": (
             "label2city_1024p with instance features (scripts/train_1024p_feat_24G.sh), from "
             "label2city_512p_feat. The reference precomputes the features with the 512p "
@@ -103,6 +107,7 @@ PRESETS = {
         "config": dict(LABEL2CITY_512P, label_nc=0, input_nc=3, use_instance=False),
     },
     "synthetic_global": {
+        "dataset": "synthetic",
         "description": (
             "The synthetic scenes at 32x32, global generator only (ngf 16, 3 downsamplings, "
             "3 blocks), instance features (nef 8), no VGG loss; a few CPU minutes."
@@ -110,6 +115,7 @@ PRESETS = {
         "config": SYNTHETIC_GLOBAL,
     },
     "synthetic": {
+        "dataset": "synthetic",
         "description": (
             "The synthetic scenes at 64x64: one local enhancer (ngf 8, 1 block) over the "
             "synthetic_global generator (load it with load_coarse_model), 3-scale "

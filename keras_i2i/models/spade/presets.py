@@ -13,6 +13,7 @@ from keras_i2i.data.synthetic import NUM_CLASSES as SYNTHETIC_CLASSES
 
 SPADE_PRESETS = {
     "cityscapes": {
+        "dataset": "cityscapes",
         "description": "Cityscapes (dataset 'cityscapes'): 35 labels + instance edges, "
         "512x256, num_upsampling_layers 'more'.",
         "config": {
@@ -24,6 +25,7 @@ SPADE_PRESETS = {
         },
     },
     "ade20k": {
+        "dataset": "ade20k",
         "description": "ADE20K (dataset 'ade20k'): 150 labels + dontcare, no instances, 256x256.",
         "config": {
             "label_nc": 150,
@@ -33,6 +35,7 @@ SPADE_PRESETS = {
         },
     },
     "coco": {
+        "dataset": "coco_stuff",
         "description": "COCO-Stuff (dataset 'coco_stuff'): 182 labels + dontcare + instance "
         "edges, 256x256.",
         "config": {
@@ -43,6 +46,7 @@ SPADE_PRESETS = {
         },
     },
     "facades": {
+        "dataset": "facades_labels",
         "description": "CMP Facades label maps (SPADE's 'facades' mode: paired_labels with "
         "label_nc=13, instance=False, load_size=286, crop_size=256): 13 labels, 256x256.",
         "config": {
@@ -53,6 +57,7 @@ SPADE_PRESETS = {
         },
     },
     "synthetic": {
+        "dataset": "synthetic",
         "description": "The synthetic scenes (keras_i2i.data.synthetic.scenes, 5 labels + "
         "instance edges, 64x64), small enough to train on a CPU in minutes: ngf = ndf = 16, "
         "SPADE MLPs of 32 channels, instance-norm SPADE, no VGG loss (its ImageNet weights "
