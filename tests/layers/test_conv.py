@@ -199,6 +199,43 @@ def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_si
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("size", [(8, 10), (9, 11)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_stride_2_even_kernels_run_as_block_convolutions(monkeypatch, size, jit):
+    """A 4 x 4 stride-2 convolution of a static input runs as a stride-1 convolution of its
+    2 x 2 blocks (`space_to_depth_conv`): the values and gradients of the plain one."""
+    from keras_i2i.layers import conv as conv_module
+
+    x = tf.constant(rng.normal(size=(2, *size, 5)), "float32")
+    layer = Conv2D(6, 4, strides=2, padding=1)
+    layer(x)
+
+    @tf.function(jit_compile=jit)
+    def outputs_and_gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y**2)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    calls = []
+    blocks = conv_module.space_to_depth_conv
+    monkeypatch.setattr(conv_module, "space_to_depth_conv",
+                        lambda *args: calls.append(1) or blocks(*args))
+    got = outputs_and_gradients(x)
+    assert calls, "the stride-2 convolution did not run on 2 x 2 blocks"
+
+    def plain(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(pad2d(x, 1), layer.kernel, 2, "VALID") + layer.bias
+            loss = tf.reduce_sum(y**2)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    for value, expected in zip(got, plain(x)):
+        np.testing.assert_allclose(value, expected, atol=1e-4, rtol=1e-5)
+
+
 def test_upsampled_conv_layer_contract():
     x = rng.normal(size=(2, 8, 8, 4)).astype("float32")
     init = dict(filters=6, kernel_size=5, padding=2, pad_type="reflect", upsample=2)
