@@ -72,8 +72,8 @@ def train(args):
     dataset, steps_per_epoch = _training_data(spec, args, strategy)
     with strategy.scope():
         model = spec.model_class.from_preset(args.preset)
-        model.compile(learning_rate_schedule=_schedule(spec, args, steps_per_epoch),
-                      jit_compile=args.jit)
+        jit = {} if args.jit is None else {"jit_compile": args.jit}
+        model.compile(learning_rate_schedule=_schedule(spec, args, steps_per_epoch), **jit)
     shown = next(iter(dataset.unbatch().take(args.samples_shown).batch(args.samples_shown)))
     callbacks = [
         TrainingCheckpoint(checkpoints, every=args.checkpoint_every),
@@ -275,8 +275,8 @@ def _parser():
                      help="multi-worker reads the cluster from TF_CONFIG")
     fit.add_argument("--precision", default="float32",
                      choices=["float32", "mixed_float16", "mixed_bfloat16"])
-    fit.add_argument("--jit", action=argparse.BooleanOptionalAction, default="auto",
-                     help="XLA compilation (default: Keras's choice)")
+    fit.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                     help="XLA compilation (default: the model's compile default)")
     fit.add_argument("--checkpoint-every", type=int, default=500, help="steps")
     fit.add_argument("--sample-every", type=int, default=500, help="steps")
     fit.add_argument("--log-every", type=int, default=50, help="steps")

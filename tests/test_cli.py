@@ -128,3 +128,19 @@ def test_translate_maps_label_ids_as_the_dataset_loader_does(tmp_path):
     np.testing.assert_array_equal(mapped, [[0, 181], [182, 7]])
     with pytest.raises(ValueError, match=r"labels\.png: label id 255 >= label_nc 35"):
         cli._read(label, str(path), data.dataset_settings("cityscapes"))
+
+
+def test_jit_is_the_models_compile_default_unless_given(tmp_path, capsys, monkeypatch):
+    given = []
+    compile_ = ToyGAN.compile
+
+    def compile(self, *args, **kwargs):
+        given.append(kwargs.get("jit_compile", "the model's default"))
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(ToyGAN, "compile", compile)
+    for flags, name in (((), "default"), (("--no-jit",), "off")):
+        status, _, err = run(capsys, *TRAIN, "--epochs", 1, "--data", "synthetic",
+                             "--synthetic-samples", 4, *flags, "--out", tmp_path / name)
+        assert status == 0, err
+    assert given == ["the model's default", False]

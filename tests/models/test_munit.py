@@ -267,8 +267,9 @@ def test_export_serves_translation_and_style_encoding_in_a_fresh_process(tmp_pat
     assert first.shape == (2, 32, 32, 3) and np.abs(first - second).mean() > 1e-4
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+@pytest.mark.parametrize(
+    "policy", ["float32", pytest.param("mixed_float16", marks=pytest.mark.slow)]
+)
 def test_jit_compiled_training(policy):
     keras.config.set_dtype_policy(policy)
     model = MUNIT(**TINY, recon_x_cyc_weight=1.0)

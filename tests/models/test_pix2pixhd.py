@@ -322,8 +322,9 @@ def test_mixed_precision_step():
     assert model(_labels()).dtype == "float32"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+@pytest.mark.parametrize(
+    "policy", ["float32", pytest.param("mixed_float16", marks=pytest.mark.slow)]
+)
 def test_fit_with_xla(policy):
     keras.config.set_dtype_policy(policy)
     model = Pix2PixHD(**TINY)

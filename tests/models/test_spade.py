@@ -300,7 +300,6 @@ def test_training_losses_match_a_direct_computation():
     assert float(logs["g_feat"]) > 0
 
 
-@pytest.mark.slow  # compiling the whole step with XLA takes minutes on two busy cores
 def test_jit_compile_trains_with_finite_losses():
     model = SPADE(**TINY)
     model.compile(jit_compile=True)
