@@ -39,7 +39,8 @@ def preset_dataset(model_name, name):
 
 
 def list_presets(model_name=None):
-    """``{model_name: {preset_name: description}}``, or one model's ``{preset_name: description}``."""
+    """``{model_name: {preset_name: description}}``, or one model's
+    ``{preset_name: description}``."""
     table = {
         model: {name: preset["description"] for name, preset in presets.items()}
         for model, presets in sorted(_REGISTRY.items())

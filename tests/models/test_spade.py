@@ -352,7 +352,8 @@ def test_translate_random_styles_and_example_guided_style():
 def test_translate_names_bad_input():
     model = SPADE(**TINY)
     label, instance = _maps()
-    with pytest.raises(ValueError, match=r"labels must be ids in 0\.\.2 \(label_nc 3\), got ids 1\.\.3"):
+    bad_ids = r"labels must be ids in 0\.\.2 \(label_nc 3\), got ids 1\.\.3"
+    with pytest.raises(ValueError, match=bad_ids):
         model.translate(label + 1, instance)
     with pytest.raises(ValueError, match="uses instance maps"):
         model.translate(label)
