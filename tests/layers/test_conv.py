@@ -167,6 +167,13 @@ def test_layers_sharing_an_unseeded_initializer_get_different_weights():
     assert not np.array_equal(scale_0, scale_1)
 
 
+def _record_calls(monkeypatch, module, name):
+    """Replaces `module.name` by a wrapper that records its calls; returns the record."""
+    calls, function = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args: calls.append(args) or function(*args))
+    return calls
+
+
 @pytest.mark.parametrize("kernel_size, pad_type", [(3, "reflect"), (4, "zeros"), (1, "zeros")])
 @pytest.mark.parametrize("jit", [False, True])
 def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_size, pad_type,
@@ -187,10 +194,7 @@ def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_si
             loss = tf.reduce_sum(layer(x) ** 2 * weights)
         return tape.gradient(loss, [x, layer.kernel, layer.bias])
 
-    calls = []
-    matmul = conv_module.conv_with_matmul_gradients
-    monkeypatch.setattr(conv_module, "conv_with_matmul_gradients",
-                        lambda *args: calls.append(1) or matmul(*args))
+    calls = _record_calls(monkeypatch, conv_module, "conv_with_matmul_gradients")
     fast = gradients(x)
     assert calls, "the small convolution did not take the matrix-product gradients"
     monkeypatch.setattr(conv_module, "MATMUL_GRADIENT_MAX_ELEMENTS", 0)
@@ -218,10 +222,7 @@ def test_stride_2_even_kernels_run_as_block_convolutions(monkeypatch, size, jit)
             loss = tf.reduce_sum(y**2)
         return [y, *tape.gradient(loss, [x, layer.kernel])]
 
-    calls = []
-    blocks = conv_module.space_to_depth_conv
-    monkeypatch.setattr(conv_module, "space_to_depth_conv",
-                        lambda *args: calls.append(1) or blocks(*args))
+    calls = _record_calls(monkeypatch, conv_module, "space_to_depth_conv")
     got = outputs_and_gradients(x)
     assert calls, "the stride-2 convolution did not run on 2 x 2 blocks"
 
