@@ -221,12 +221,12 @@ def _unit_normal(shape, dtype=None):
     return _l2_normalize(keras.random.normal(shape, dtype=dtype))
 
 
-def _own_initializer(initializer):
+def own_initializer(initializer):
     """A copy of `initializer` for one layer.
 
     Keras draws an unseeded random initializer's seed once, so an instance shared by several
     layers (a model passing its `kernel_initializer` to every block) gives equal-shaped
-    layers identical weights; each convolution initializes from its own copy instead.
+    layers identical weights; each layer with weights initializes from its own copy instead.
     """
     return keras.initializers.get(keras.initializers.serialize(keras.initializers.get(initializer)))
 
@@ -251,8 +251,8 @@ class _Convolution(keras.layers.Layer):
         self.strides = strides
         self.padding = padding
         self.use_bias = use_bias
-        self.kernel_initializer = _own_initializer(kernel_initializer)
-        self.bias_initializer = _own_initializer(bias_initializer)
+        self.kernel_initializer = own_initializer(kernel_initializer)
+        self.bias_initializer = own_initializer(bias_initializer)
 
     def _add_kernel_and_bias(self, kernel_shape, autocast=True):
         self.kernel = self.add_weight(

@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_i2i.layers import Conv2D, ConvBlock, ResidualBlock
 from keras_i2i.layers.blocks import ACTIVATIONS
+from keras_i2i.layers.conv import own_initializer
 
 INITIALIZERS = ("kaiming", "gaussian", "xavier", "orthogonal")
 
@@ -213,13 +214,10 @@ class MLP(keras.layers.Layer):
         self.n_blk = n_blk
         self.activation = activation
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        # Each layer gets its own copy of the initializer: an unseeded Keras initializer
-        # instance gives every layer of a shape the same weights.
-        config = keras.initializers.serialize(self.kernel_initializer)
         self.dense_layers = [
             keras.layers.Dense(
                 output_dim if i == n_blk - 1 else dim,
-                kernel_initializer=keras.initializers.get(config),
+                kernel_initializer=own_initializer(self.kernel_initializer),
                 dtype=self.dtype_policy,
                 name=f"dense_{i}",
             )
