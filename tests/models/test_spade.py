@@ -213,6 +213,7 @@ def test_style_encoder_resizes_to_256_and_returns_float32_codes():
     assert [block.filters for block in encoder.blocks] == [2, 4, 8, 16, 16, 16]
     assert all(not block.use_bias and block.spectral_norm for block in encoder.blocks)
     assert encoder.fc_mu.kernel.shape == (16 * 16, 8)
+    assert not np.array_equal(encoder.fc_mu.kernel.numpy(), encoder.fc_var.kernel.numpy())
 
 
 # ------------------------------------------------------------------ the model

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_i2i.layers import ConvBlock
+from keras_i2i.layers.conv import own_initializer
 
 ENCODER_SIZE = 256
 _NUM_LAYERS = 6
@@ -67,8 +68,13 @@ class SPADEStyleEncoder(keras.Model):
             )
             for i in range(_NUM_LAYERS)
         ]
-        self.fc_mu = keras.layers.Dense(z_dim, name="fc_mu", **common)
-        self.fc_var = keras.layers.Dense(z_dim, name="fc_var", **common)
+        dense = dict(dtype=self.dtype_policy)
+        self.fc_mu = keras.layers.Dense(
+            z_dim, kernel_initializer=own_initializer(self.kernel_initializer), name="fc_mu",
+            **dense)
+        self.fc_var = keras.layers.Dense(
+            z_dim, kernel_initializer=own_initializer(self.kernel_initializer), name="fc_var",
+            **dense)
 
     def build(self, input_shape):
         shape = (input_shape[0], ENCODER_SIZE, ENCODER_SIZE, input_shape[-1])
