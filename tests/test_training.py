@@ -16,19 +16,10 @@ import tensorflow as tf
 
 from keras_i2i import cli, training
 from keras_i2i.callbacks import TrainingCheckpoint
+from tests.testing import Interrupt
 from tests.toy_gan import ToyGAN, scheduled_toy, toy_dataset, two_replicas
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_step):
-        super().__init__()
-        self.at_step = at_step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.steps_trained.numpy()) == self.at_step:
-            raise KeyboardInterrupt
 
 
 def assert_same_training_state(model, expected):

@@ -236,3 +236,16 @@ def run_on_two_replicas(layer, input_data, jit_compile=False, call_kwargs=None):
     batches = tf.data.Dataset.from_tensors(input_data).unbatch().batch(len(input_data))
     outputs = step(next(iter(strategy.experimental_distribute_dataset(batches))))
     return np.concatenate([np.asarray(o) for o in strategy.experimental_local_results(outputs)])
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt after the step that makes `steps_trained` reach `at_step`:
+    a run stopped in the middle of `fit`."""
+
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step = at_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.steps_trained.numpy()) == self.at_step:
+            raise KeyboardInterrupt

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_i2i.models.pix2pixhd import EpochLinearDecay, FixCoarseLevels, Pix2PixHD, kmeans
 from keras_i2i.models.pix2pixhd.clustering import cluster_by_class, instance_features
 from tests.models.test_pix2pixhd import TINY, _labels
+from tests.testing import Interrupt
 
 COARSE = dict(TINY, ngf=8, n_local_enhancers=0, num_D=1)
 
@@ -214,16 +215,6 @@ def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
         np.testing.assert_allclose(outputs[name], value, atol=1e-5, err_msg=name)
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_step):
-        super().__init__()
-        self.at_step = at_step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.steps_trained.numpy()) == self.at_step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("interrupted_at", [2, 3])
 def test_resumed_schedule_continues_like_an_uninterrupted_run(tmp_path, interrupted_at):
@@ -244,7 +235,7 @@ def test_resumed_schedule_continues_like_an_uninterrupted_run(tmp_path, interrup
 
     expected = run()
     with pytest.raises(KeyboardInterrupt):
-        run([TrainingCheckpoint(tmp_path, every=1, verbose=0), _Interrupt(interrupted_at)])
+        run([TrainingCheckpoint(tmp_path, every=1, verbose=0), Interrupt(interrupted_at)])
     resumed = run([TrainingCheckpoint(tmp_path, every=1, verbose=0)])
     assert int(resumed.steps_trained.numpy()) == 6
     for group, optimizer in expected.optimizers.items():
