@@ -29,10 +29,7 @@ Prints a table and writes the figures, the machine's load average and the versio
 """
 
 import argparse
-import json
 import os
-import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,18 +39,10 @@ import tensorflow as tf  # noqa: E402
 
 from keras_i2i.layers import InstanceWiseAvgPool  # noqa: E402
 from keras_i2i.models.pix2pixhd import Pix2PixHD  # noqa: E402
+from timing import machine, seconds_per_call, write_results  # noqa: E402
 
 MODES = ("eager", "graph", "xla")
 REFERENCE = {"train_step_s": 5.2, "image_s": 0.64}
-
-
-def _seconds_per_call(function, repeats, warmup):
-    for _ in range(warmup):
-        function()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return (time.perf_counter() - start) / repeats
 
 
 def _batch(model, size, batch_size, seed=0):
@@ -76,7 +65,7 @@ def benchmark(preset, mode, size, batch_size, steps, images, vgg):
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
     model.make_train_function()
     train_function = model.train_function
-    step = _seconds_per_call(lambda: train_function(iterator), steps, warmup=2)
+    step = seconds_per_call(lambda: train_function(iterator), steps, warmup=2)
 
     inputs = {key: batch[key] for key in ("label", "instance")}
     if model.instance_feat:
@@ -86,7 +75,7 @@ def benchmark(preset, mode, size, batch_size, steps, images, vgg):
     else:
         compiled = tf.function(lambda x: model(x), jit_compile=mode == "xla")
         generate = lambda: compiled(inputs).numpy()  # noqa: E731
-    image = _seconds_per_call(generate, images, warmup=2) / batch_size
+    image = seconds_per_call(generate, images, warmup=2) / batch_size
     return {"train_step_s": round(step, 4), "image_s": round(image, 4)}
 
 
@@ -125,11 +114,11 @@ def instance_pooling(instances, channels, repeats):
     )
     return {
         "layer_eager_s": round(
-            _seconds_per_call(lambda: layer([features, instance]).numpy(), repeats, 2), 5),
+            seconds_per_call(lambda: layer([features, instance]).numpy(), repeats, 2), 5),
         "layer_xla_s": round(
-            _seconds_per_call(lambda: compiled(features, instance).numpy(), repeats, 2), 5),
+            seconds_per_call(lambda: compiled(features, instance).numpy(), repeats, 2), 5),
         "per_id_loop_s": round(
-            _seconds_per_call(lambda: per_id_loop(features, instance).numpy(), 2, 1), 5),
+            seconds_per_call(lambda: per_id_loop(features, instance).numpy(), 2, 1), 5),
     }
 
 
@@ -151,9 +140,7 @@ def main():
         "config": {"preset": args.preset, "size_hw": size, "batch_size": args.batch_size,
                    "vgg": args.vgg, "steps": args.steps, "images": args.images},
         "reference_pytorch_quiet_2_cpus": REFERENCE,
-        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-                    "platform": platform.platform(), "tensorflow": tf.__version__,
-                    "keras": keras.__version__},
+        "machine": machine(),
         "results": [],
     }
     print(f"pix2pixHD {args.preset}, {size[0]}x{size[1]}, batch {args.batch_size}, "
@@ -172,10 +159,7 @@ def main():
           f"{pooling['layer_eager_s'] * 1e3:.1f} ms eager, {pooling['layer_xla_s'] * 1e3:.1f} ms "
           f"XLA; per-id loop {pooling['per_id_loop_s'] * 1e3:.1f} ms "
           f"({pooling['per_id_loop_s'] / pooling['layer_eager_s']:.0f}x slower)")
-    results["machine"]["load_average_after"] = os.getloadavg()
-    if args.out:
-        with open(args.out, "w") as file:
-            json.dump(results, file, indent=2)
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ and the versions as JSON.
 """
 
 import argparse
-import json
 import os
-import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_i2i.models.spade import SPADE  # noqa: E402
+from timing import machine, seconds_per_call, write_results  # noqa: E402
 
 MODES = ("eager", "graph", "xla", "mixed")
 
@@ -44,15 +42,6 @@ def _batch(model, batch_size, seed=0):
     instance = rng.integers(0, 4, (batch_size, height, width, 1)).astype("int32")
     image = rng.uniform(-1, 1, (batch_size, height, width, 3)).astype("float32")
     return {"label": label, "instance": instance, "image": image}
-
-
-def _seconds_per_call(function, repeats, warmup):
-    for _ in range(warmup):
-        function()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return (time.perf_counter() - start) / repeats
 
 
 def benchmark(mode, ngf, size, batch_size, steps, images, vgg):
@@ -67,7 +56,7 @@ def benchmark(mode, ngf, size, batch_size, steps, images, vgg):
     iterator = iter(data)
     model.make_train_function()
     train_function = model.train_function
-    step = _seconds_per_call(lambda: train_function(iterator), steps, warmup=2)
+    step = seconds_per_call(lambda: train_function(iterator), steps, warmup=2)
 
     inputs = {"label": batch["label"], "instance": batch["instance"]}
     if mode == "eager":
@@ -75,7 +64,7 @@ def benchmark(mode, ngf, size, batch_size, steps, images, vgg):
     else:
         compiled = tf.function(lambda x: model(x), jit_compile=mode == "xla")
         generate = lambda: compiled(inputs).numpy()  # noqa: E731
-    image = _seconds_per_call(generate, images, warmup=2) / batch_size
+    image = seconds_per_call(generate, images, warmup=2) / batch_size
     keras.config.set_dtype_policy("float32")
     return {"train_step_s": round(step, 4), "image_s": round(image, 4)}
 
@@ -95,9 +84,7 @@ def main():
     results = {
         "config": {"preset": "cityscapes", "size_hw": size, "batch_size": args.batch_size,
                    "vgg": args.vgg, "steps": args.steps, "images": args.images},
-        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-                    "platform": platform.platform(), "tensorflow": tf.__version__,
-                    "keras": keras.__version__},
+        "machine": machine(),
         "results": [],
     }
     print(f"SPADE cityscapes preset, {size[0]}x{size[1]}, batch {args.batch_size}, "
@@ -110,10 +97,7 @@ def main():
             results["results"].append({"ngf": ngf, "mode": mode, **figures})
             print(f"{ngf:>4} {mode:>6} {figures['train_step_s']:>13.3f} "
                   f"{figures['image_s']:>9.3f}", flush=True)
-    results["machine"]["load_average_after"] = os.getloadavg()
-    if args.out:
-        with open(args.out, "w") as file:
-            json.dump(results, file, indent=2)
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":
