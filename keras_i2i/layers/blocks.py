@@ -54,6 +54,7 @@ class ConvBlock(keras.layers.Layer):
         output_padding: `Conv2DTranspose`'s `output_padding`.
         kernel_initializer: Keras initializer of the convolution.
         upsample: 2 upsamples the input (nearest) before the padding, as `Conv2D(upsample=2)`.
+        one_hot_channels: leading one-hot input channels, as `Conv2D`.
 
     Sub-layers: `conv` and, unless `norm="none"`, `norm_layer` (named "norm"). A `training`
     argument given to the call reaches them (spectral-norm power iteration, batch statistics).
@@ -74,6 +75,7 @@ class ConvBlock(keras.layers.Layer):
         output_padding=0,
         kernel_initializer="glorot_uniform",
         upsample=1,
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,6 +100,7 @@ class ConvBlock(keras.layers.Layer):
         self.output_padding = output_padding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.upsample = upsample
+        self.one_hot_channels = one_hot_channels
 
     def build(self, input_shape):
         x_shape = input_shape[0] if self.norm == "adain" else input_shape
@@ -118,6 +121,7 @@ class ConvBlock(keras.layers.Layer):
                 pad_type=self.pad_type,
                 spectral_norm=self.spectral_norm,
                 upsample=self.upsample,
+                one_hot_channels=self.one_hot_channels,
                 **conv,
             )
         self.conv.build(x_shape)
@@ -154,6 +158,7 @@ class ConvBlock(keras.layers.Layer):
             "output_padding": self.output_padding,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "upsample": self.upsample,
+            "one_hot_channels": self.one_hot_channels,
         }
 
 

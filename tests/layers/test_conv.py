@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_i2i.convert.common import conv_kernel, conv_transpose_kernel, spectral_v
 from keras_i2i.layers import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
-from keras_i2i.layers.conv import upsample_nearest
+from keras_i2i.layers.conv import one_hot_conv, one_hot_lookup, upsample_nearest
 from tests.layers import numpy_ops
 from tests.testing import run_layer_test, run_on_two_replicas
 
@@ -90,9 +90,12 @@ def test_spectral_norm_training_runs_one_power_iteration():
 
 @pytest.mark.parametrize(
     "kernel_size, strides, padding, output_padding",
-    [(3, 2, 1, 1), (4, 2, 1, 0), (1, 2, 0, 1), (3, 2, 0, 1), (3, 1, 1, 0)],
+    [(3, 2, 1, 1), (4, 2, 1, 0), (1, 2, 0, 1), (3, 2, 0, 1), (3, 1, 1, 0), (5, 3, 2, 2),
+     (2, 2, 0, 1), (1, 3, 0, 2)],
 )
-def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, padding, output_padding):
+@pytest.mark.parametrize("training", [False, True])  # output phases / transposed convolution
+def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, padding, output_padding,
+                                                    training):
     x = rng.normal(size=(2, 5, 7, 4)).astype("float32")
     weight = rng.normal(size=(4, 6, kernel_size, kernel_size)).astype("float32")
     bias = rng.normal(size=(6,)).astype("float32")
@@ -103,7 +106,7 @@ def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, paddin
     layer.kernel.assign(conv_transpose_kernel(weight))
     layer.bias.assign(bias)
     expected = numpy_ops.conv_transpose2d(x, weight, bias, strides, padding, output_padding)
-    np.testing.assert_allclose(layer(x), expected, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(layer(x, training=training), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_conv2d_layer_contract():
@@ -268,3 +271,69 @@ def test_spectral_norm_power_iteration_under_a_strategy_with_xla():
     w = np.reshape(np.asarray(layer.kernel), (-1, 4)).T
     u = numpy_ops.normalize(w @ np.asarray(layer.v))
     np.testing.assert_allclose(layer.u, u, atol=1e-5)
+
+
+@pytest.mark.parametrize("pad_type", ["zeros", "reflect", "replicate"])
+def test_one_hot_conv_is_the_convolution_of_the_one_hot_map(pad_type):
+    labels = rng.integers(0, 5, (2, 9, 11))
+    weight = rng.normal(size=(6, 5, 3, 3)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32")
+    one_hot = np.eye(5, dtype="float32")[labels]
+    expected = numpy_ops.conv2d(one_hot, weight, bias, 1, 2, pad_type, 1)
+    got = one_hot_conv(labels, conv_kernel(weight), 2, pad_type, bias)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_one_hot_channels_are_looked_up_only_for_inference_in_the_context(monkeypatch, jit):
+    from keras_i2i.layers import conv as conv_module
+
+    labels = rng.integers(0, 5, (2, 9, 11))
+    x = np.concatenate([np.eye(5)[labels], rng.normal(size=(2, 9, 11, 2))], -1).astype("float32")
+    layer = Conv2D(6, 7, padding=3, pad_type="reflect", one_hot_channels=5,
+                   bias_initializer="random_normal")
+    expected = layer(x)
+    calls = _record_calls(monkeypatch, conv_module, "one_hot_conv")
+    layer(x)
+    assert not calls, "looked up outside one_hot_lookup()"
+    with one_hot_lookup():
+        np.testing.assert_allclose(layer(x, training=True), expected, atol=1e-5)
+        assert not calls, "looked up in training"
+        got = tf.function(lambda x: layer(x), jit_compile=jit)(x)
+    assert calls
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="one_hot_channels needs strides=1"):
+        Conv2D(6, 3, strides=2, one_hot_channels=5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_few_filters_run_as_one_matrix_product_per_pixel(monkeypatch, jit):
+    """A convolution to <= 4 filters runs as `tap_matmul_conv`: the values and gradients of
+    the plain convolution."""
+    from keras_i2i.layers import conv as conv_module
+
+    x = tf.constant(rng.normal(size=(2, 9, 11, 8)), "float32")
+    layer = Conv2D(3, 7, padding=3, pad_type="reflect")
+    layer(x)
+
+    @tf.function(jit_compile=jit)
+    def outputs_and_gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y**2)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    calls = _record_calls(monkeypatch, conv_module, "tap_matmul_conv")
+    got = outputs_and_gradients(x)
+    assert calls, "the 3-filter convolution did not run as matrix products"
+
+    def plain(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(pad2d(x, 3, "reflect"), layer.kernel, 1, "VALID") + layer.bias
+            loss = tf.reduce_sum(y**2)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    for value, expected in zip(got, plain(x)):
+        np.testing.assert_allclose(value, expected, atol=1e-4, rtol=1e-5)

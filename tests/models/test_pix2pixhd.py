@@ -307,6 +307,29 @@ def test_compile_defaults_to_xla():
     assert model.jit_compile is False
 
 
+def test_xla_inference_looks_up_the_one_hot_labels(monkeypatch, tmp_path):
+    """Compiled with XLA, inference convolves the finest level's one-hot labels by lookup
+    (`one_hot_conv`): the same images. Eager calls and the served graph convolve them."""
+    from keras_i2i.layers import conv as conv_module
+
+    model = Pix2PixHD(**TINY)
+    inputs = _labels()
+    expected = model(inputs)
+    generator = model.generator
+    assert generator.local_enhancers[-1].front_end[0].conv.one_hot_channels == TINY["label_nc"]
+    assert generator.global_generator.front_end[0].conv.one_hot_channels == 0
+    calls = []
+    original = conv_module.one_hot_conv
+    monkeypatch.setattr(conv_module, "one_hot_conv", lambda *a: calls.append(a) or original(*a))
+    model.compile()
+    model(inputs)
+    model.export(tmp_path / "served", verbose=False)
+    assert not calls, "looked up eagerly or in the served graph"
+    got = tf.function(lambda x: model(x), jit_compile=True)(inputs)
+    assert calls
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_mixed_precision_step():
     """One eager training step under mixed_float16: float16 networks, float32 weights and
     losses, loss-scaled optimizers."""

@@ -51,14 +51,23 @@ def _run_sequence(blocks, x):
 class _GeneratorLevel(keras.Model):
     """What G1 and G2 share: `front_end`, `residual_blocks` and `back_end` lists of blocks
     (convolutions with bias, norm, ReLU), the optional output layers ending the back-end, and
-    their arguments."""
+    their arguments (`one_hot_channels`: leading one-hot input channels, see `Conv2D`)."""
 
     def __init__(
-        self, ngf, n_blocks, output_nc, norm, include_output, kernel_initializer, **kwargs
+        self,
+        ngf,
+        n_blocks,
+        output_nc,
+        norm,
+        include_output,
+        kernel_initializer,
+        one_hot_channels=0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.one_hot_channels = one_hot_channels
         self.ngf = ngf
         self.n_blocks = n_blocks
         self.output_nc = output_nc
@@ -87,7 +96,9 @@ class _GeneratorLevel(keras.Model):
         `back_end_widths`, then the output layers (reflection pad 3, 7 x 7 convolution to
         `output_nc`, tanh) with `include_output`."""
         first, *down = front_end_widths
-        self.front_end = [self._block(first, 7, name="front_end_0")] + [
+        self.front_end = [
+            self._block(first, 7, one_hot_channels=self.one_hot_channels, name="front_end_0")
+        ] + [
             self._block(width, strides=2, name=f"front_end_{i + 1}") for i, width in enumerate(down)
         ]
         self.residual_blocks = [
@@ -121,6 +132,7 @@ class _GeneratorLevel(keras.Model):
             "norm": self.norm,
             "include_output": self.include_output,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "one_hot_channels": self.one_hot_channels,
         }
 
 
@@ -153,10 +165,11 @@ class GlobalGenerator(_GeneratorLevel):
         norm="instance",
         include_output=True,
         kernel_initializer=DEFAULT_INITIALIZER,
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(ngf, n_blocks, output_nc, norm, include_output, kernel_initializer,
-                         **kwargs)
+                         one_hot_channels, **kwargs)
         self.n_downsampling = n_downsampling
 
     @property
@@ -201,10 +214,11 @@ class LocalEnhancer(_GeneratorLevel):
         norm="instance",
         include_output=True,
         kernel_initializer=DEFAULT_INITIALIZER,
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(ngf, n_blocks, output_nc, norm, include_output, kernel_initializer,
-                         **kwargs)
+                         one_hot_channels, **kwargs)
 
     def build(self, input_shape):
         x_shape, _ = input_shape
@@ -228,6 +242,8 @@ class CoarseToFineGenerator(keras.Model):
     n (`ngf * 2 ** (n_local_enhancers - n)` channels) on the input at its resolution, the
     finest one producing the image. With `n_local_enhancers=0` this is G1 alone, with its
     output layers. Arguments follow the reference's options; `ngf` is the finest level's.
+    `one_hot_channels` (leading one-hot input channels, see `Conv2D`) reaches the finest
+    level's first convolution, the only one that sees the one-hot input.
 
     Input (B, H, W, C), H and W multiples of `size_multiple` =
     `2 ** (n_downsample_global + n_local_enhancers)`. Output (B, H, W, output_nc) in [-1, 1].
@@ -246,6 +262,7 @@ class CoarseToFineGenerator(keras.Model):
         output_nc=3,
         norm="instance",
         kernel_initializer=DEFAULT_INITIALIZER,
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -257,6 +274,8 @@ class CoarseToFineGenerator(keras.Model):
         self.output_nc = output_nc
         self.norm = norm
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.one_hot_channels = one_hot_channels
+        finest = dict(one_hot_channels=one_hot_channels)
         common = dict(
             output_nc=output_nc,
             norm=norm,
@@ -270,6 +289,7 @@ class CoarseToFineGenerator(keras.Model):
             include_output=n_local_enhancers == 0,
             name="global_generator",
             **common,
+            **(finest if n_local_enhancers == 0 else {}),
         )
         self.local_enhancers = [
             LocalEnhancer(
@@ -278,6 +298,7 @@ class CoarseToFineGenerator(keras.Model):
                 include_output=n == n_local_enhancers,
                 name=f"local_enhancer_{n}",
                 **common,
+                **(finest if n == n_local_enhancers else {}),
             )
             for n in range(1, n_local_enhancers + 1)
         ]
@@ -321,4 +342,5 @@ class CoarseToFineGenerator(keras.Model):
             "output_nc": self.output_nc,
             "norm": self.norm,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "one_hot_channels": self.one_hot_channels,
         }

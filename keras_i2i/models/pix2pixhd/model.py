@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_i2i.layers import instance_boundary_map
+from keras_i2i.layers.conv import one_hot_lookup
 from keras_i2i.losses import (
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
@@ -47,7 +48,9 @@ class Pix2PixHD(GANModel):
     picked per instance by `choose_clusters`. H and W must be multiples of `size_multiple`,
     or are padded (symmetrically) and the output cropped with `pad_inputs=True`.
 
-    `call` returns the generated images (B, H, W, output_nc) in [-1, 1].
+    `call` returns the generated images (B, H, W, output_nc) in [-1, 1]. In a model compiled
+    with XLA (the default), inference convolves the one-hot labels by looking up kernel rows
+    (`keras_i2i.layers.conv.one_hot_conv`: the same values, the first convolution 9x faster).
 
     Args (the reference's option names):
         label_nc: number of label classes; 0 for an RGB input image.
@@ -168,6 +171,7 @@ class Pix2PixHD(GANModel):
             n_local_enhancers,
             n_blocks_local,
             output_nc,
+            one_hot_channels=label_nc,
             name="generator",
             **common,
         )
@@ -280,20 +284,26 @@ class Pix2PixHD(GANModel):
             features = self.features_from_clusters(inputs["label"], index)
         return ops.cast(features, "float32")
 
-    def generate(self, inputs, training=False):
-        """The generated images (float32) of inputs of a valid size, and the label condition."""
+    def generate(self, inputs, training=False, lookup=False):
+        """The generated images (float32) of inputs of a valid size, and the label condition;
+        `lookup`: convolve the one-hot labels with `one_hot_conv` (code compiled by XLA)."""
         condition = self.encode_input(inputs)
         generator_input = condition
         if self.instance_feat:
             generator_input = ops.concatenate(
                 [condition, self._features(inputs, training)], axis=-1
             )
-        fake = self.generator(generator_input, training=training)
+        with one_hot_lookup(lookup):
+            fake = self.generator(generator_input, training=training)
         return ops.cast(fake, "float32"), condition
 
     def call(self, inputs, training=False):
+        xla = self.compiled and self.jit_compile is True and not tf.executing_eagerly()
+        return self._translate(inputs, training, lookup=xla)
+
+    def _translate(self, inputs, training=False, lookup=False):
         inputs, (height, width) = self._fit_size(inputs)
-        fake, _ = self.generate(inputs, training)
+        fake, _ = self.generate(inputs, training, lookup)
         return fake[:, :height, :width]
 
     # ---------------------------------------------------------------- training
@@ -543,7 +553,7 @@ class Pix2PixHD(GANModel):
 
             def translate(*tensors):
                 inputs = {s.name: tensor for s, tensor in zip(signature, tensors)}
-                return {"image": ops.cast(self(inputs), "float32")}
+                return {"image": ops.cast(self._translate(inputs), "float32")}
 
             return translate, signature
 
