@@ -326,6 +326,11 @@ def one_hot_conv(labels, kernel, padding=0, pad_type="zeros", bias=None):
 _lookup = threading.local()
 
 
+def lookup_enabled():
+    """Whether the current code runs inside `one_hot_lookup()`."""
+    return getattr(_lookup, "enabled", False)
+
+
 @contextlib.contextmanager
 def one_hot_lookup(enabled=True):
     """Within this context, `Conv2D` layers with `one_hot_channels` called for inference
@@ -336,6 +341,36 @@ def one_hot_lookup(enabled=True):
         yield
     finally:
         _lookup.enabled = previous
+
+
+# Stride-1 convolutions with at most this many static output pixels run as one product of
+# their window matrix (`windows_matmul_conv`).
+TINY_OUTPUT_PIXELS = 32
+
+
+def windows_matmul_conv(x, kernel):
+    """`ops.conv(x, kernel, padding="valid")` (stride 1) as the product of the (B, H', W',
+    k k C) window matrix and the kernel reshaped to (k k C, F).
+
+    XLA runs convolutions of very small maps far below the CPU's peak (3 x 3, 512 -> 512 on
+    a 2 x 4 map: 30x slower than this product); the window matrix of such a map is small.
+
+    Args:
+        x: (B, H, W, C) with static H, W; kernel: (k, k, C, F).
+    Returns:
+        (B, H - k + 1, W - k + 1, F).
+    """
+    k, _, channels, filters = kernel.shape
+    windows = _patches(x, k, x.shape[1] - k + 1, x.shape[2] - k + 1)
+    return ops.matmul(windows, ops.reshape(kernel, (k * k * channels, filters)))
+
+
+def _tiny_output(x, kernel_size):
+    """Whether a stride-1 valid convolution of `x` has a static output of few pixels."""
+    h, w = x.shape[1], x.shape[2]
+    if None in (h, w):
+        return False
+    return (h - kernel_size + 1) * (w - kernel_size + 1) <= TINY_OUTPUT_PIXELS
 
 
 def _small_windows(x, kernel_size):
@@ -456,7 +491,9 @@ class Conv2D(_Convolution):
             as usual; needs stride 1, no dilation and no upsampling.
 
     Stride-1 convolutions to at most `TAP_MATMUL_MAX_FILTERS` filters run as one matrix
-    product per pixel (`tap_matmul_conv`). Stride-1 convolutions of static, small inputs take their gradients as matrix products
+    product per pixel (`tap_matmul_conv`), those with at most `TINY_OUTPUT_PIXELS` static
+    output pixels as one product of their window matrix (`windows_matmul_conv`). Stride-1
+    convolutions of static, small inputs take their gradients as matrix products
     (`conv_with_matmul_gradients`, the same values, faster for small maps of many channels);
     stride-2 convolutions with even kernels of static inputs run as stride-1 convolutions of
     2 x 2 blocks (`space_to_depth_conv`, the same values, faster gradients under XLA).
@@ -542,7 +579,7 @@ class Conv2D(_Convolution):
             kernel = self.kernel
         n = self.one_hot_channels
         bias = self.bias if self.use_bias else None
-        if n and inputs.shape[-1] > n and not training and getattr(_lookup, "enabled", False):
+        if n and inputs.shape[-1] > n and not training and lookup_enabled():
             # The other channels' convolution, added last, keeps XLA from fusing the gathers
             # into the consumers' reductions (an instance norm: 20x slower there).
             labels = ops.argmax(inputs[..., :n], axis=-1)
@@ -558,8 +595,10 @@ class Conv2D(_Convolution):
         padded = pad2d(inputs, self.padding, self.pad_type)
         kernel = ops.cast(kernel, self.compute_dtype)
         if self.strides == self.dilation_rate == 1:
-            if self.filters <= TAP_MATMUL_MAX_FILTERS < kernel.shape[2]:
+            if kernel.shape[3] <= TAP_MATMUL_MAX_FILTERS < kernel.shape[2]:
                 return tap_matmul_conv(padded, kernel)
+            if _tiny_output(padded, self.kernel_size):
+                return windows_matmul_conv(padded, kernel)
             if _small_windows(padded, self.kernel_size):
                 return conv_with_matmul_gradients(padded, kernel)
         if self.strides == 2 and self.kernel_size % 2 == 0 and None not in padded.shape[1:]:

@@ -218,7 +218,9 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
     nearest with PyTorch's pixel choice (`resize_nearest`). Output (B, H, W, C).
 
     The segmap goes through `mlp_shared` (k x k conv to `hidden_channels`, ReLU), then the
-    k x k convs `mlp_gamma` and `mlp_beta` to C channels (zero padding k // 2). The
+    k x k convs `mlp_gamma` and `mlp_beta` to C channels (zero padding k // 2). With
+    `one_hot_channels` (the segmap's leading one-hot channels), `mlp_shared` may look up their
+    kernel rows instead (see `Conv2D`). The
     parameter-free norm is `"instance"` (`InstanceNorm2d(affine=False)`) or `"batch"`
     (`BatchNorm` without affine, moving statistics at inference, all-reduced across replicas
     with `synchronized=True`: SPADE's `syncbatch`).
@@ -233,6 +235,7 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
         epsilon=1e-5,
         momentum=0.9,
         kernel_initializer="glorot_uniform",
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -247,6 +250,7 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
         self.epsilon = epsilon
         self.momentum = momentum
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.one_hot_channels = one_hot_channels
 
     def build(self, input_shape):
         x_shape, segmap_shape = input_shape
@@ -271,7 +275,9 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
             kernel_initializer=self.kernel_initializer,
             **common,
         )
-        self.mlp_shared = Conv2D(self.hidden_channels, name="mlp_shared", **conv)
+        self.mlp_shared = Conv2D(
+            self.hidden_channels, one_hot_channels=self.one_hot_channels, name="mlp_shared", **conv
+        )
         self.mlp_gamma = Conv2D(channels, name="mlp_gamma", **conv)
         self.mlp_beta = Conv2D(channels, name="mlp_beta", **conv)
         hidden_shape = (*segmap_shape[:-1], self.hidden_channels)
@@ -300,4 +306,5 @@ class SpatiallyAdaptiveNorm(keras.layers.Layer):
             "epsilon": self.epsilon,
             "momentum": self.momentum,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "one_hot_channels": self.one_hot_channels,
         }

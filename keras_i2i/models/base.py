@@ -177,6 +177,12 @@ class GANModel(keras.Model):
             optimizer.build(variables)
         return optimizer
 
+    def traced_for_xla(self):
+        """Whether the current call is being traced while the model is compiled with XLA (its
+        `predict`, or a `jit_compile` function of the caller's): inference code that is only
+        fast under XLA may then be chosen. Eager calls and exported graphs get False."""
+        return self.compiled and self.jit_compile is True and not tf.executing_eagerly()
+
     def get_compile_config(self):
         """What `compile` was given (every group's optimizer included), for `.keras` files."""
         if not self.compiled:

@@ -206,38 +206,37 @@ def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_si
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
 
 
+def _check_fast_path(monkeypatch, layer, x, name, plain, jit):
+    """`layer(x)` runs `keras_i2i.layers.conv.<name>` and gives the values and the gradients
+    (input and kernel) of `plain(x) + bias`."""
+    from keras_i2i.layers import conv as conv_module
+
+    layer(x)
+
+    def outputs_and_gradients(x, convolve):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = convolve(x)
+            loss = tf.reduce_sum(y**2)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    calls = _record_calls(monkeypatch, conv_module, name)
+    got = tf.function(lambda x: outputs_and_gradients(x, layer), jit_compile=jit)(x)
+    assert calls, f"{name} did not run"
+    expected = outputs_and_gradients(x, lambda x: plain(x) + layer.bias)
+    for value, reference in zip(got, expected):
+        np.testing.assert_allclose(value, reference, atol=1e-4, rtol=1e-5)
+
+
 @pytest.mark.parametrize("size", [(8, 10), (9, 11)])
 @pytest.mark.parametrize("jit", [False, True])
 def test_stride_2_even_kernels_run_as_block_convolutions(monkeypatch, size, jit):
     """A 4 x 4 stride-2 convolution of a static input runs as a stride-1 convolution of its
     2 x 2 blocks (`space_to_depth_conv`): the values and gradients of the plain one."""
-    from keras_i2i.layers import conv as conv_module
-
     x = tf.constant(rng.normal(size=(2, *size, 5)), "float32")
     layer = Conv2D(6, 4, strides=2, padding=1)
-    layer(x)
-
-    @tf.function(jit_compile=jit)
-    def outputs_and_gradients(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y**2)
-        return [y, *tape.gradient(loss, [x, layer.kernel])]
-
-    calls = _record_calls(monkeypatch, conv_module, "space_to_depth_conv")
-    got = outputs_and_gradients(x)
-    assert calls, "the stride-2 convolution did not run on 2 x 2 blocks"
-
-    def plain(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = tf.nn.conv2d(pad2d(x, 1), layer.kernel, 2, "VALID") + layer.bias
-            loss = tf.reduce_sum(y**2)
-        return [y, *tape.gradient(loss, [x, layer.kernel])]
-
-    for value, expected in zip(got, plain(x)):
-        np.testing.assert_allclose(value, expected, atol=1e-4, rtol=1e-5)
+    _check_fast_path(monkeypatch, layer, x, "space_to_depth_conv",
+                     lambda x: tf.nn.conv2d(pad2d(x, 1), layer.kernel, 2, "VALID"), jit)
 
 
 def test_upsampled_conv_layer_contract():
@@ -308,32 +307,17 @@ def test_one_hot_channels_are_looked_up_only_for_inference_in_the_context(monkey
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_few_filters_run_as_one_matrix_product_per_pixel(monkeypatch, jit):
-    """A convolution to <= 4 filters runs as `tap_matmul_conv`: the values and gradients of
-    the plain convolution."""
-    from keras_i2i.layers import conv as conv_module
-
+    """A convolution to <= 4 filters runs as `tap_matmul_conv`."""
     x = tf.constant(rng.normal(size=(2, 9, 11, 8)), "float32")
     layer = Conv2D(3, 7, padding=3, pad_type="reflect")
-    layer(x)
+    _check_fast_path(monkeypatch, layer, x, "tap_matmul_conv",
+                     lambda x: tf.nn.conv2d(pad2d(x, 3, "reflect"), layer.kernel, 1, "VALID"), jit)
 
-    @tf.function(jit_compile=jit)
-    def outputs_and_gradients(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y**2)
-        return [y, *tape.gradient(loss, [x, layer.kernel])]
 
-    calls = _record_calls(monkeypatch, conv_module, "tap_matmul_conv")
-    got = outputs_and_gradients(x)
-    assert calls, "the 3-filter convolution did not run as matrix products"
-
-    def plain(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = tf.nn.conv2d(pad2d(x, 3, "reflect"), layer.kernel, 1, "VALID") + layer.bias
-            loss = tf.reduce_sum(y**2)
-        return [y, *tape.gradient(loss, [x, layer.kernel])]
-
-    for value, expected in zip(got, plain(x)):
-        np.testing.assert_allclose(value, expected, atol=1e-4, rtol=1e-5)
+@pytest.mark.parametrize("jit", [False, True])
+def test_tiny_maps_run_as_one_window_matrix_product(monkeypatch, jit):
+    """A stride-1 convolution with <= 32 static output pixels runs as `windows_matmul_conv`."""
+    x = tf.constant(rng.normal(size=(2, 2, 4, 8)), "float32")
+    layer = Conv2D(6, 3, padding=1)
+    _check_fast_path(monkeypatch, layer, x, "windows_matmul_conv",
+                     lambda x: tf.nn.conv2d(pad2d(x, 1), layer.kernel, 1, "VALID"), jit)

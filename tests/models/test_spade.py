@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_i2i.convert.common import load_state_dict
 from keras_i2i.convert.spade import convert_checkpoint, load_spade_generator, load_spade_weights
 from keras_i2i.data import dataset_settings, synthetic
+from keras_i2i.layers import SpatiallyAdaptiveNorm
 from keras_i2i.models.spade import SPADE, SPADEGenerator, SPADEResBlock, SPADEStyleEncoder
 from keras_i2i.models.spade import presets as spade_presets
 from tests.testing import run_layer_test, run_model_saving_test
@@ -307,6 +308,29 @@ def test_jit_compile_trains_with_finite_losses():
     history = model.fit(_batches(model), epochs=1, verbose=0)
     assert all(np.isfinite(v[0]) for v in history.history.values())
     assert int(model.steps_trained.numpy()) == 2
+
+
+def test_xla_inference_looks_up_the_one_hot_labels(monkeypatch, tmp_path):
+    """Compiled with XLA, inference runs every SPADE's `mlp_shared` on the one-hot labels by
+    lookup (`one_hot_conv`): the same images. Eager calls and the served graph convolve."""
+    from keras_i2i.layers import conv as conv_module
+
+    model = SPADE(**TINY)
+    batch = next(iter(_batches(model, count=1)))
+    inputs = {"label": batch["label"], "instance": batch["instance"]}
+    expected = model(inputs)
+    calls = []
+    original = conv_module.one_hot_conv
+    monkeypatch.setattr(conv_module, "one_hot_conv", lambda *a: calls.append(a) or original(*a))
+    model.compile(jit_compile=True)
+    model(inputs)
+    model.export(tmp_path / "served", verbose=False)
+    assert not calls, "looked up eagerly or in the served graph"
+    got = tf.function(lambda x: model(x), jit_compile=True)(inputs)
+    spades = [layer for layer in model.generator._flatten_layers()
+              if isinstance(layer, SpatiallyAdaptiveNorm)]
+    assert len(calls) == len(spades) == 18
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_mixed_precision_trains_with_finite_losses():

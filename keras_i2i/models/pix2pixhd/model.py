@@ -298,8 +298,7 @@ class Pix2PixHD(GANModel):
         return ops.cast(fake, "float32"), condition
 
     def call(self, inputs, training=False):
-        xla = self.compiled and self.jit_compile is True and not tf.executing_eagerly()
-        return self._translate(inputs, training, lookup=xla)
+        return self._translate(inputs, training, lookup=self.traced_for_xla())
 
     def _translate(self, inputs, training=False, lookup=False):
         inputs, (height, width) = self._fit_size(inputs)

@@ -56,6 +56,7 @@ class SPADEResBlock(keras.layers.Layer):
             spectral norm on every convolution, the parameter-free norm and the SPADE kernel.
         hidden_channels: channels of each SPADE's shared MLP (128 in SPADE).
         kernel_initializer: initializer of every convolution.
+        one_hot_channels: the segmap's leading one-hot channels (see `SpatiallyAdaptiveNorm`).
 
     Sub-layers: `norm_0`, `conv_0`, `norm_1`, `conv_1` and, with a learned shortcut,
     `norm_s`, `conv_s` (the reference's names).
@@ -67,9 +68,11 @@ class SPADEResBlock(keras.layers.Layer):
         norm="spectralspadesyncbatch3x3",
         hidden_channels=128,
         kernel_initializer="glorot_uniform",
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.one_hot_channels = one_hot_channels
         self.spectral_norm, self.param_free_norm, self.synchronized, self.norm_kernel_size = (
             parse_spade_norm(norm)
         )
@@ -85,6 +88,7 @@ class SPADEResBlock(keras.layers.Layer):
             hidden_channels=self.hidden_channels,
             kernel_size=self.norm_kernel_size,
             kernel_initializer=self.kernel_initializer,
+            one_hot_channels=self.one_hot_channels,
             dtype=self.dtype_policy,
             name=name,
         )
@@ -138,6 +142,7 @@ class SPADEResBlock(keras.layers.Layer):
             "norm": self.norm,
             "hidden_channels": self.hidden_channels,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "one_hot_channels": self.one_hot_channels,
         }
 
 
@@ -167,6 +172,8 @@ class SPADEGenerator(keras.Model):
         z_dim: length of z.
         image_size: `(H, W)` of the output with the VAE (ignored without it).
         kernel_initializer: initializer of every convolution and the dense layer.
+        one_hot_channels: the semantic map's leading one-hot channels (see
+            `SpatiallyAdaptiveNorm`).
 
     Sub-layers: `fc`, `head_0`, `G_middle_0`, `G_middle_1`, `up_0`..`up_3` (`up_4`),
     `conv_img` (the reference's names).
@@ -182,6 +189,7 @@ class SPADEGenerator(keras.Model):
         z_dim=256,
         image_size=(256, 256),
         kernel_initializer="glorot_uniform",
+        one_hot_channels=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -199,6 +207,7 @@ class SPADEGenerator(keras.Model):
         self.z_dim = z_dim
         self.image_size = tuple(image_size)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.one_hot_channels = one_hot_channels
         self.scale = 2 ** UPSAMPLING_LAYERS[num_upsampling_layers]
         if use_vae and any(n % self.scale for n in self.image_size):
             raise ValueError(
@@ -214,7 +223,8 @@ class SPADEGenerator(keras.Model):
                                          name="fc", **common)
         else:
             self.fc = Conv2D(top, 3, padding=1, name="fc", **common)
-        block = dict(norm=norm, hidden_channels=spade_hidden, **common)
+        block = dict(norm=norm, hidden_channels=spade_hidden, one_hot_channels=one_hot_channels,
+                     **common)
         self.head_0 = SPADEResBlock(top, name="head_0", **block)
         self.G_middle_0 = SPADEResBlock(top, name="G_middle_0", **block)
         self.G_middle_1 = SPADEResBlock(top, name="G_middle_1", **block)
@@ -267,6 +277,7 @@ class SPADEGenerator(keras.Model):
             "z_dim": self.z_dim,
             "image_size": self.image_size,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "one_hot_channels": self.one_hot_channels,
         }
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_i2i.layers import semantic_map
+from keras_i2i.layers.conv import one_hot_lookup
 from keras_i2i.losses import (
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
@@ -149,6 +150,7 @@ class SPADE(GANModel):
             use_vae=use_vae,
             z_dim=z_dim,
             image_size=self.image_size,
+            one_hot_channels=self.num_classes,
             name="generator",
             **common,
         )
@@ -233,10 +235,13 @@ class SPADE(GANModel):
         eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator if seed is None else seed)
         return mu + ops.exp(0.5 * logvar) * eps
 
-    def _generate(self, semantics, z, training=False):
-        """Generated images (B, H, W, 3) float32 from the semantic map (and z with the VAE)."""
+    def _generate(self, semantics, z, training=False, lookup=False):
+        """Generated images (B, H, W, 3) float32 from the semantic map (and z with the VAE);
+        `lookup`: the SPADEs look up the kernel rows of the one-hot labels (code compiled by
+        XLA, see `SpatiallyAdaptiveNorm`)."""
         inputs = [semantics, z] if self.use_vae else semantics
-        return ops.cast(self.generator(inputs, training=training), "float32")
+        with one_hot_lookup(lookup):
+            return ops.cast(self.generator(inputs, training=training), "float32")
 
     def call(self, inputs, training=False):
         """Images (B, H, W, 3) float32 from a label map (B, H, W, 1), or from a dict with
@@ -248,7 +253,7 @@ class SPADE(GANModel):
         z = inputs.get("z")
         if self.use_vae and z is None:
             z = keras.random.normal((ops.shape(semantics)[0], self.z_dim), seed=self.seed_generator)
-        return self._generate(semantics, z, training=training)
+        return self._generate(semantics, z, training, lookup=self.traced_for_xla())
 
     def translate(self, labels, instances=None, style_image=None, z=None, seed=None):
         """Images for label maps: random styles, or the style of `style_image`.
