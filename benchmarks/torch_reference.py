@@ -147,7 +147,8 @@ def main():
     torch.manual_seed(0)
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {HEIGHT}x{WIDTH}")
     if "pix2pixhd" in args.model:
-        print(f"pix2pixHD GlobalGenerator: {seconds_per_image(pix2pixhd_global_generator(), args.images):.3f} s/image")
+        seconds = seconds_per_image(pix2pixhd_global_generator(), args.images)
+        print(f"pix2pixHD GlobalGenerator: {seconds:.3f} s/image")
     for ngf in args.ngf if "spade" in args.model else []:
         print(f"SPADE ngf {ngf}: {seconds_per_image(SPADEGenerator(ngf), args.images):.3f} s/image")
 

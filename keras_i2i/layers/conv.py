@@ -155,7 +155,8 @@ def phase_conv_transpose(x, kernel, strides, padding, output_padding):
     kernel = ops.transpose(kernel, (0, 1, 3, 2))  # (k, k, C, F)
     phases = [_transpose_phase_taps(k, strides, padding, a) for a in range(strides)]
     before = max([0] + [-low for low, taps in phases if taps])
-    after = max(0, max(low + len(taps) for low, taps in phases) + -(-(k + output_padding) // strides))
+    reach = max(low + len(taps) for low, taps in phases)
+    after = max(0, reach + -(-(k + output_padding) // strides))
     padded = ops.pad(x, [[0, 0], [before, after], [before, after], [0, 0]])
     shape = ops.shape(x)
     out_h, out_w = ((n - 1) * strides - 2 * padding + k + output_padding for n in shape[1:3])
@@ -279,7 +280,7 @@ def tap_matmul_conv(x, kernel):
     taps = ops.reshape(ops.transpose(kernel, (2, 0, 1, 3)), (channels, k * k * filters))
     products = ops.matmul(x, taps)  # (B, H, W, k k F), tap (i, j) at [(i k + j) F:][:F]
     return sum(
-        products[:, i : i + height, j : j + width, (i * k + j) * filters : (i * k + j + 1) * filters]
+        products[:, i : i + height, j : j + width, (i * k + j) * filters :][..., :filters]
         for i in range(k)
         for j in range(k)
     )
@@ -335,7 +336,7 @@ def lookup_enabled():
 def one_hot_lookup(enabled=True):
     """Within this context, `Conv2D` layers with `one_hot_channels` called for inference
     convolve those channels with `one_hot_conv` (for code that XLA compiles)."""
-    previous = getattr(_lookup, "enabled", False)
+    previous = lookup_enabled()
     _lookup.enabled = enabled
     try:
         yield
