@@ -7,6 +7,8 @@ scales of predictions, or a single prediction. Every loss is a mean over the loc
 number of replicas.
 """
 
+import os
+
 import keras
 from keras import ops
 
@@ -146,6 +148,53 @@ VGG_NETWORKS = ("vgg19", "vgg16")
 VGG_DISTANCES = ("l1", "mse")
 
 
+# Where `keras.applications` downloads the ImageNet weights of a VGG without its top.
+_VGG_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{network}/{file}"
+_VGG_WEIGHTS_FILE = "{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def _vgg_without_top(network, weights):
+    """`keras.applications`' VGG19 or VGG16 without its top, in float32 whatever the policy.
+
+    Errors say how to proceed: a `weights` path that is no file, or ImageNet weights neither
+    cached nor downloadable (offline), raise a one-line `ValueError`.
+    """
+    if weights not in ("imagenet", None) and not os.path.isfile(weights):
+        raise ValueError(f"VGG weights file {weights} does not exist (vgg_weights: 'imagenet', "
+                         f"None or the path of a {network} weights file without top).")
+    application = keras.applications.VGG19 if network == "vgg19" else keras.applications.VGG16
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        return application(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as error:
+        # Keras raises a bare `Exception` when it cannot download the file.
+        cached = _cached_vgg_weights(network)
+        if weights != "imagenet" or os.path.isfile(cached):
+            raise
+        raise ValueError(_missing_vgg_weights_message(network, cached, error)) from None
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _cached_vgg_weights(network):
+    """Where Keras caches the ImageNet weights: `$KERAS_HOME/models` (`~/.keras/models`)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models", _VGG_WEIGHTS_FILE.format(network=network))
+
+
+def _missing_vgg_weights_message(network, cached, error):
+    file = os.path.basename(cached)
+    return (
+        f"The {network.upper()} of the perceptual loss needs Keras's ImageNet weights {file}, "
+        f"which are not in {os.path.dirname(cached)} and could not be downloaded ({error}). "
+        f"Put the file there (from {_VGG_WEIGHTS_URL.format(network=network, file=file)}), "
+        "pass a local weights file (the models' vgg_weights argument; on the command line "
+        "--vgg-weights PATH), or turn the loss off (lambda_vgg=0, MUNIT vgg_weight=0; on the "
+        "command line --lambda-vgg 0)."
+    )
+
+
 class VGGPerceptualLoss:
     """Distances between frozen VGG features of generated and real images.
 
@@ -168,7 +217,8 @@ class VGGPerceptualLoss:
 
     Args:
         weights: `"imagenet"`, None (random initialization, for tests) or a path to a
-            `.h5` / `.weights.h5` file of the network's (no top) weights.
+            `.h5` / `.weights.h5` file of the network's (no top) weights. Offline, ImageNet
+            weights not in Keras's cache raise a `ValueError` saying how to proceed.
         preprocessing: `"caffe"`, `"torch"` or `"none"`.
         network: `"vgg19"` or `"vgg16"` (`keras.applications`).
         layers: names of the Keras VGG layers whose outputs are compared.
@@ -211,15 +261,7 @@ class VGGPerceptualLoss:
         self.layer_weights = tuple(layer_weights)
         self.distance = distance
         self.instance_normalize = instance_normalize
-        application = (
-            keras.applications.VGG19 if network == "vgg19" else keras.applications.VGG16
-        )
-        policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("float32")
-        try:
-            vgg = application(include_top=False, weights=weights, input_shape=(None, None, 3))
-        finally:
-            keras.config.set_dtype_policy(policy)
+        vgg = _vgg_without_top(network, weights)
         names = [layer.name for layer in vgg.layers[1:]]
         unknown = sorted(set(layers) - set(names)) + sorted(set(skip_layers) - set(names))
         if unknown:

@@ -10,7 +10,9 @@ import datetime
 import json
 import os
 import pathlib
+import tempfile
 
+import h5py
 import keras
 
 CONFIG_FILE = "config.json"
@@ -114,8 +116,59 @@ def load_preset(path, expected_class=None, load_weights=True, **overrides):
         )
     weights_path = path / WEIGHTS_FILE
     if load_weights and weights_path.is_file():
-        model.load_weights(weights_path)
+        built_by = CONFIG_FILE + (" with the overrides" if overrides else "")
+        _load_weights(model, weights_path, built_by)
     return model
+
+
+def _load_weights(model, weights_path, built_by):
+    """Loads the weights; when they do not fit, one `ValueError` names the first weight whose
+    shape differs between the file and the model `built_by` describes (Keras's own error
+    lists every layer that could not be loaded, without shapes)."""
+    try:
+        model.load_weights(weights_path)
+    except ValueError:
+        difference = _first_difference(weights_path, model)
+        if difference is None:
+            raise
+        raise ValueError(
+            f"{weights_path}: {_describe(*difference, built_by)}: were the weights written "
+            "with another configuration?"
+        ) from None
+
+
+def _first_difference(weights_path, model):
+    """`(weight path, shape in the file, shape in the model)` of the first weight (in path
+    order) that differs or is missing on one side (shape None); None if all agree."""
+    with tempfile.TemporaryDirectory() as folder:
+        built_path = os.path.join(folder, WEIGHTS_FILE)
+        model.save_weights(built_path)
+        saved, built = _dataset_shapes(weights_path), _dataset_shapes(built_path)
+    for name in sorted(saved.keys() | built.keys()):
+        if saved.get(name) != built.get(name):
+            return name, saved.get(name), built.get(name)
+    return None
+
+
+def _dataset_shapes(path):
+    """`{dataset path: shape}` of every dataset in an HDF5 file."""
+    shapes = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            shapes[name] = item.shape
+
+    with h5py.File(path, "r") as file:
+        file.visititems(visit)
+    return shapes
+
+
+def _describe(name, saved_shape, built_shape, built_by):
+    if saved_shape is None:
+        return f"has no {name}, which {built_by} builds with shape {built_shape}"
+    if built_shape is None:
+        return f"{name} has shape {saved_shape}, but {built_by} builds no such weight"
+    return f"{name} has shape {saved_shape}, but {built_by} builds {built_shape}"
 
 
 def _write_atomic(target, write):

@@ -1,146 +1,353 @@
-"""The `keras-i2i` command on ToyGAN (registered as "toy" by tests/toy_gan.py)."""
+"""The `keras-i2i` command, run as a user runs it, on the real models at tiny widths (and on
+ToyGAN, registered as "toy" by tests/toy_gan.py, for the machinery)."""
 
-import dataclasses
+import csv
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from keras_i2i import cli, data, training, visualize
-from keras_i2i.models import registry
-from tests.toy_gan import ToyGAN
+from keras_i2i import cli, training
+from keras_i2i.data import synthetic
+import tests.toy_gan  # noqa: F401  (registers the toy model)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The real models, as small as they get: 32x32 synthetic scenes, a few channels.
+TINY = {
+    "spade": ["--preset", "synthetic", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8",
+              "--n-layers-d", "2"],
+    "pix2pixhd": ["--preset", "synthetic_global", "--ngf", "8", "--ndf", "8", "--nef", "4",
+                  "--n-blocks-global", "1", "--n-layers-d", "1", "--jit"],
+    "munit": ["--preset", "synthetic", "--ngf", "8", "--ndf", "8", "--mlp-dim", "16",
+              "--n-res", "1"],
+}
 
 
 def run(capsys, *argv):
-    """`(exit status, stdout, stderr)` of `keras-i2i argv...`."""
+    """`(exit status, stdout, stderr)` of `keras-i2i argv...`, in this process."""
     status = cli.main([str(arg) for arg in argv])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
 
-def write_rgb_pairs(root, count=4, size=8):
-    """A pix2pixHD RGB layout: `train_A/` inputs and `train_B/` targets."""
-    rng = np.random.default_rng(0)
-    for folder in ("train_A", "train_B"):
-        for index in range(count):
-            visualize.save_png(root / folder / f"{index:03d}.png",
-                               rng.integers(0, 256, (size, size, 3)).astype("uint8"))
+def train_tiny(capsys, model, out, *extra, samples=8):
+    status, stdout, err = run(
+        capsys, "train", "--model", model, *TINY[model], "--data", "synthetic",
+        "--synthetic-samples", samples, "--size", 32, "--batch-size", 4, "--epochs", 1,
+        "--verbose", 0, "--out", out, *extra)
+    assert status == 0, err
+    return stdout
+
+
+def one_line_error(err, pattern):
+    assert err.count("\n") == 1 and err.startswith("keras-i2i: error: "), err
+    assert re.search(pattern, err), err
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """Synthetic scenes written in the pix2pixHD layout: train_* and test_* folders."""
+    root = tmp_path_factory.mktemp("scenes")
+    synthetic.write_paired(root, 4, phase="test", size=32)
     return root
 
 
-def test_presets_lists_every_model_and_its_presets(capsys):
-    status, out, _ = run(capsys, "presets", "--model", "toy")
-    assert status == 0
-    assert out.splitlines() == ["toy: ToyGAN: RGB -> RGB, for the tests",
-                                f"  {'tiny':<24} Four channels.", f"  {'wide':<24} Eight channels."]
+# ------------------------------------------------------------------ SPADE end to end
 
 
-TRAIN = ("train", "--model", "toy", "--preset", "tiny", "--epochs", 2, "--batch-size", 2,
-         "--checkpoint-every", 3, "--sample-every", 2, "--log-every", 2, "--verbose", 0)
+@pytest.fixture(scope="module")
+def spade_run(tmp_path_factory):
+    """A tiny SPADE trained for one epoch, then extended to two with the same command."""
+    out = tmp_path_factory.mktemp("spade") / "run"
+    argv = ["train", "--model", "spade", *TINY["spade"], "--data", "synthetic",
+            "--synthetic-samples", "8", "--size", "32", "--batch-size", "4", "--verbose", "0",
+            "--log-every", "1", "--out", str(out)]
+    assert cli.main([*argv, "--epochs", "1"]) == 0
+    first = (out / "losses.csv").read_text()
+    assert cli.main([*argv, "--epochs", "2", "--lr", "5e-4"]) == 0
+    return out, first
 
 
-def test_train_on_synthetic_data_writes_checkpoints_samples_logs_and_a_preset(tmp_path, capsys):
-    out = tmp_path / "run"
-    status, stdout, err = run(capsys, *TRAIN, "--data", "synthetic", "--synthetic-samples", 8,
-                              "--out", out)
+def test_training_writes_options_losses_titled_samples_checkpoints_and_a_preset(spade_run):
+    out, _ = spade_run
+    options = (out / "opt.txt").read_text()
+    assert "epochs: 2" in options and "ngf: 8" in options and "learning_rate: 0.0005" in options
+    record = json.loads((out / "options.json").read_text())
+    assert record["dataset"] == "synthetic" and record["model"]["config"]["ndf"] == 8
+    with (out / "losses.csv").open() as rows:
+        rows = list(csv.DictReader(rows))
+    assert [int(row["step"]) for row in rows] == [1, 2, 3, 4]
+    assert {"g_gan", "g_feat", "d_real", "d_fake", "lr_generator"} <= set(rows[0])
+    assert all(np.isfinite(float(row["d_real"])) for row in rows)
+    assert Image.open(out / "losses.png").size[0] > 300
+    grid = np.asarray(Image.open(out / "samples" / "step-000000000.png"))  # before training
+    assert grid.shape == (18 + 4 * 96, 3 * 96, 3)  # titles over 4 rows of 3 enlarged cells
+    assert (grid[:18] < 128).any() and (grid[:18] == 255).mean() > 0.5  # dark text on white
+    assert [p.name for p in training.list_checkpoints(out / "checkpoints")] == [
+        "ckpt-000000002", "ckpt-000000004"]
+    assert json.loads((out / "preset" / "metadata.json").read_text())["steps_trained"] == 4
+
+
+def test_a_longer_run_resumes_with_a_new_schedule_and_learning_rate(spade_run, capsys):
+    out, first_losses = spade_run
+    assert (out / "losses.csv").read_text().startswith(first_losses)  # the rows were kept
+    # The first run had a constant learning rate (1 epoch: nothing to decay), the second a
+    # linear decay over its last epoch, from the new --lr: 5e-4 / 2 for the generator (TTUR).
+    with (out / "losses.csv").open() as rows:
+        rates = [float(row["lr_generator"]) for row in csv.DictReader(rows)]
+    assert rates == pytest.approx([5e-4, 5e-4, 2.5e-4, 2.5e-4])
+    argv = ["train", "--model", "spade", *TINY["spade"], "--data", "synthetic",
+            "--synthetic-samples", "8", "--size", "32", "--batch-size", "4", "--verbose", "0",
+            "--epochs", "2", "--out", out]
+    status, stdout, err = run(capsys, *argv)
     assert status == 0, err
-    assert "Trained 8 steps" in stdout
-    assert training.latest_checkpoint(out / "checkpoints").name == "ckpt-000000008"
-    assert (out / "samples" / "step-000000008.png").is_file()
-    assert list((out / "logs").glob("events.out.tfevents.*"))
-    model = ToyGAN.from_preset(out / "preset")
-    assert int(model.steps_trained.numpy()) == 8
-
-    status, stdout, err = run(capsys, *TRAIN, "--data", "synthetic", "--synthetic-samples", 8,
-                              "--out", out)  # the same command again: nothing left to do
-    assert status == 0, err
-    assert "Resuming from" in stdout and "Trained 8 steps" in stdout
+    assert "Options differ from the earlier run" in stdout
+    assert "learning_rate 0.0005 -> 0.001" in stdout  # back to the preset's rate
 
 
-def test_train_on_a_folder_then_translate_and_export(tmp_path, capsys):
-    data = write_rgb_pairs(tmp_path / "data")
-    status, _, err = run(capsys, *TRAIN, "--data", data, "--out", tmp_path / "run")
-    assert status == 0, err
-    preset = tmp_path / "run" / "preset"
-
-    status, out, err = run(capsys, "translate", "--model", "toy", "--preset", preset,
-                           data / "train_A", "--out", tmp_path / "translated")
+def test_translate_test_and_export_from_a_run_and_its_checkpoints(spade_run, scenes, capsys,
+                                                                    tmp_path):
+    out, _ = spade_run
+    status, stdout, err = run(capsys, "translate", "--model", "spade", "--preset", out,
+                              scenes / "test_label", "--with", f"instance={scenes / 'test_inst'}",
+                              "--out", tmp_path / "translated")
     assert status == 0, err
     assert sorted(p.name for p in (tmp_path / "translated").iterdir()) == [
-        "000.png", "001.png", "002.png", "003.png"]
-    translated = np.asarray(Image.open(tmp_path / "translated" / "001.png"))
-    source = np.asarray(Image.open(data / "train_A" / "001.png"), "float32") / 127.5 - 1
-    expected = visualize.to_uint8(ToyGAN.from_preset(preset)(source[None])[0]).numpy()
-    np.testing.assert_allclose(translated, expected, atol=1)
+        "00000.png", "00001.png", "00002.png", "00003.png"]
+    image = np.asarray(Image.open(tmp_path / "translated" / "00001.png"))
+    assert image.shape == (32, 32, 3) and image.std() > 0
 
-    status, _, err = run(capsys, "export", "--model", "toy", "--preset", preset,
-                         "--out", tmp_path / "served")
+    status, stdout, err = run(capsys, "test", "--model", "spade", "--preset", out,
+                              "--checkpoint", "epoch-1", "--data", scenes, "--how-many", 3,
+                              "--out", tmp_path / "results")
     assert status == 0, err
-    assert (tmp_path / "served" / "saved_model.pb").is_file()
+    page = (tmp_path / "results" / "index.html").read_text()
+    assert page.count("<tr>") == 4 and "<th>input</th><th>output</th><th>target</th>" in page
+    assert (tmp_path / "results" / "images" / "00002_output.png").is_file()
+
+    status, stdout, err = run(capsys, "export", "--model", "spade", "--preset", out,
+                              "--checkpoint", "latest", "--out", tmp_path / "served")
+    assert status == 0, err
+    assert "Captures" not in stdout and (tmp_path / "served" / "saved_model.pb").is_file()
+    status, _, err = run(capsys, "export", "--model", "spade", "--preset", out,
+                         "--checkpoint", "7", "--out", tmp_path / "nothing")
+    one_line_error(err, r"\b7\b.*\b2\b.*\b4\b")
+
+
+def test_spade_example_guided_styles_and_wrong_options(scenes, capsys, tmp_path):
+    train_tiny(capsys, "spade", tmp_path / "vae", "--use-vae", "--z-dim", "4",
+               "--samples-shown", "2")
+    status, _, err = run(capsys, "translate", "--model", "spade", "--preset", tmp_path / "vae",
+                         scenes / "test_label" / "00000.png", "--with",
+                         f"instance={scenes / 'test_inst'}", "--style-image",
+                         scenes / "test_img", "--num-styles", 2, "--seed", 3,
+                         "--out", tmp_path / "styled")
+    assert status == 0, err
+    first, second = (np.asarray(Image.open(tmp_path / "styled" / f"00000_style{k}.png"))
+                     for k in (0, 1))
+    assert np.abs(first.astype(int) - second).mean() > 0  # two draws of the example's style
+    status, _, err = run(capsys, "translate", "--model", "spade", "--preset", tmp_path / "vae",
+                         scenes / "test_label", "--direction", "b2a", "--out", tmp_path / "x")
+    one_line_error(err, r"--direction: SPADE\.translate takes no direction")
+
+
+# ------------------------------------------------------------------ pix2pixHD, MUNIT
+
+
+def test_pix2pixhd_coarse_to_fine_training_clusters_and_instance_styles(scenes, capsys,
+                                                                        tmp_path):
+    stdout = train_tiny(capsys, "pix2pixhd", tmp_path / "coarse")
+    assert "Clustered the instance features" in stdout
+    fine = ["--preset", "synthetic", "--ngf", "4", "--ndf", "8", "--nef", "4",
+            "--n-blocks-global", "1", "--n-layers-d", "1", "--niter-fix-global", "0"]
+    status, stdout, err = run(
+        capsys, "train", "--model", "pix2pixhd", *fine, "--coarse-model", tmp_path / "coarse",
+        "--data", "synthetic", "--synthetic-samples", 8, "--size", 64, "--batch-size", 4,
+        "--epochs", 1, "--verbose", 0, "--out", tmp_path / "fine")
+    assert status == 0, err
+    assert "Started from the coarse model" in stdout
+    translated = {}
+    for name, extra in (("seed0", ["--seed", 0]), ("seed1", ["--seed", 1]),
+                        ("encoded", ["--style-image", scenes / "test_img"])):
+        status, _, err = run(capsys, "translate", "--model", "pix2pixhd", "--preset",
+                             tmp_path / "coarse", scenes / "test_label", "--with",
+                             f"instance={scenes / 'test_inst'}", *extra,
+                             "--out", tmp_path / name)
+        assert status == 0, err
+        translated[name] = np.asarray(Image.open(tmp_path / name / "00000.png"), "float32")
+    assert translated["seed0"].shape == (32, 32, 3)
+    assert not np.array_equal(translated["encoded"], translated["seed0"])
+
+
+def test_munit_directions_styles_and_seeds(capsys, tmp_path):
+    train_tiny(capsys, "munit", tmp_path / "run")
+    domains = tmp_path / "domains"
+    synthetic.write_unpaired(domains, 2, phase="test", size=32)
+    outputs = {}
+    for name, extra in (("a", ["--num-styles", 2, "--seed", 5]),
+                        ("again", ["--num-styles", 2, "--seed", 5]),
+                        ("b2a", ["--direction", "b2a", "--seed", 5]),
+                        ("guided", ["--style-image", domains / "testB" / "00001.png"])):
+        source = domains / ("testB" if name == "b2a" else "testA")
+        status, _, err = run(capsys, "translate", "--model", "munit", "--preset",
+                             tmp_path / "run", source, *extra, "--out", tmp_path / name)
+        assert status == 0, err
+        outputs[name] = sorted(p.name for p in (tmp_path / name).iterdir())
+    assert outputs["a"] == ["00000_style0.png", "00000_style1.png", "00001_style0.png",
+                            "00001_style1.png"]
+    for file in outputs["a"]:
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "again" / file).read_bytes()
+    assert outputs["guided"] == outputs["b2a"] == ["00000.png", "00001.png"]
+
+
+# ------------------------------------------------------------------ mistakes and failures
 
 
 @pytest.mark.parametrize("argv, message", [
     (("--data", "{tmp}/nowhere"), r"--data .*/nowhere: no such folder"),
     (("--data", "synthetic", "--preset", "huge"),
      r"Unknown preset 'huge' for ToyGAN\. Known presets: tiny, wide\."),
-    (("--data", "{data}", "--layout", "aligned"), r".*/data/train: expected a folder of files"),
+    (("--data", "{data}", "--layout", "pix2pixhd"), r"/data/train_A: expected a folder"),
     (("--data", "synthetic", "--model", "cyclegan"), r"Unknown model 'cyclegan'\. Known models:"),
 ])
 def test_train_mistakes_are_one_clear_line(tmp_path, capsys, argv, message):
-    write_rgb_pairs(tmp_path / "data")
+    (tmp_path / "data").mkdir()
     argv = [str(arg).format(tmp=tmp_path, data=tmp_path / "data") for arg in argv]
-    status, _, err = run(capsys, *TRAIN, "--out", tmp_path / "run", *argv)
+    status, _, err = run(capsys, "train", "--model", "toy", "--preset", "tiny", "--epochs", 1,
+                         "--verbose", 0, "--out", tmp_path / "run", *argv)
     assert status == 1
-    assert err.count("\n") == 1 and err.startswith("keras-i2i: error: ")
-    assert re.search(message, err), err
+    one_line_error(err, message)
 
 
-def test_convert_and_translate_mistakes_are_one_clear_line(tmp_path, capsys):
-    status, _, err = run(capsys, "convert", "--model", "toy", "--checkpoint", tmp_path / "x.pth",
-                         "--out", tmp_path / "p")
-    assert status == 1 and err == "keras-i2i: error: toy has no PyTorch checkpoint converter yet.\n"
-    status, _, err = run(capsys, "translate", "--model", "toy", "--preset", "tiny",
-                         tmp_path / "missing.png", "--out", tmp_path / "o")
-    assert status == 1 and err.endswith("missing.png: no such file or folder.\n")
+def test_folder_mistakes_name_the_folder_and_the_flag(scenes, capsys, tmp_path):
+    status, _, err = run(capsys, "train", "--model", "spade", *TINY["spade"], "--data", scenes,
+                         "--phase", "val", "--out", tmp_path / "run")
+    one_line_error(err, rf"{scenes}: no known label layout .*val_label")
+    empty = tmp_path / "empty"
+    for folder in ("train_label", "train_img", "train_inst"):
+        (empty / folder).mkdir(parents=True)
+    status, _, err = run(capsys, "train", "--model", "spade", *TINY["spade"], "--data", empty,
+                         "--out", tmp_path / "run")
+    one_line_error(err, rf"no samples found in {empty}/train_label")
+    status, _, err = run(capsys, "train", "--model", "spade", *TINY["spade"], "--data", scenes,
+                         "--layout", "ade20k", "--out", tmp_path / "run")
+    one_line_error(err, r"the ade20k layout has no instance maps.*--no-instance")
 
 
-def test_convert_runs_the_models_converter(tmp_path, capsys, monkeypatch):
-    calls = []
-    spec = registry.get_model("toy")
-    monkeypatch.setitem(registry._MODELS, "toy", dataclasses.replace(
-        spec, converter=lambda checkpoint, out, preset: calls.append((checkpoint, out, preset))))
-    (tmp_path / "net_G.pth").write_bytes(b"")
-    status, out, err = run(capsys, "convert", "--model", "toy", "--checkpoint",
-                           tmp_path / "net_G.pth", "--preset", "tiny", "--out", tmp_path / "p")
+def test_bad_files_stop_the_run_or_are_skipped_and_counted(capsys, tmp_path):
+    root = tmp_path / "data"
+    synthetic.write_paired(root, 8, phase="train", size=32)
+    bad = root / "train_label" / "00003.png"
+    Image.fromarray(np.full((32, 32), 9, np.uint8)).save(bad)  # label id 9 >= label_nc 5
+    argv = ["train", "--model", "spade", *TINY["spade"], "--data", root, "--batch-size", 2,
+            "--epochs", 1, "--verbose", 0, "--crop-size", 32, "--load-size", 32]
+    status, _, err = run(capsys, *argv, "--out", tmp_path / "raise")
+    one_line_error(err, rf"{bad}: label id 9 >= label_nc 5")
+    status, stdout, err = run(capsys, *argv, "--on-error", "skip", "--serial-batches",
+                              "--no-flip", "--out", tmp_path / "skip")
     assert status == 0, err
-    assert calls == [(str(tmp_path / "net_G.pth"), str(tmp_path / "p"), "tiny")]
+    assert "1 bad samples left out" in stdout
+    options = json.loads((tmp_path / "skip" / "options.json").read_text())["options"]
+    assert options["serial_batches"] and not options["flip"]
 
 
-def test_translate_maps_label_ids_as_the_dataset_loader_does(tmp_path):
-    label = tf.TensorSpec([None, None, None, 1], tf.int32, name="label")
-    path = tmp_path / "labels.png"
-    Image.fromarray(np.array([[0, 181], [255, 7]], np.uint8)).save(path)
-    raw = cli._read(label, str(path)).numpy()[..., 0]
-    np.testing.assert_array_equal(raw, [[0, 181], [255, 7]])
-    mapped = cli._read(label, str(path), data.dataset_settings("coco_stuff")).numpy()[..., 0]
-    np.testing.assert_array_equal(mapped, [[0, 181], [182, 7]])
-    with pytest.raises(ValueError, match=r"labels\.png: label id 255 >= label_nc 35"):
-        cli._read(label, str(path), data.dataset_settings("cityscapes"))
+def test_the_vgg_loss_offline_is_one_line_saying_what_to_do(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- "
+                        "[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
+    status, _, err = run(capsys, "train", "--model", "spade", *TINY["spade"], "--lambda-vgg", 10,
+                         "--data", "synthetic", "--size", 32, "--out", tmp_path / "run")
+    one_line_error(err, r"vgg19.*--lambda-vgg 0")
 
 
-def test_jit_is_the_models_compile_default_unless_given(tmp_path, capsys, monkeypatch):
-    given = []
-    compile_ = ToyGAN.compile
+def test_a_diverging_run_stops_and_resumes_from_good_weights_with_a_lower_rate(capsys,
+                                                                               tmp_path):
+    argv = ["train", "--model", "pix2pixhd", *TINY["pix2pixhd"], "--no-jit", "--data",
+            "synthetic", "--synthetic-samples", 8, "--size", 32, "--batch-size", 2,
+            "--verbose", 0, "--checkpoint-every", 1, "--out", tmp_path / "run"]
+    assert run(capsys, *argv, "--epochs", 1)[0] == 0  # 4 good steps
+    status, _, err = run(capsys, *argv, "--epochs", 2, "--lr", "1e30")
+    one_line_error(err, r"Step [5-8]: \w+ is (nan|inf).*--lr")
+    newest = training.latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert int(newest.name[5:]) >= 4
+    weights = model_arrays(newest)
+    assert weights and all(np.isfinite(a).all() and np.abs(a).max() < 1e3 for a in weights)
+    status, _, err = run(capsys, *argv, "--epochs", 2, "--lr", "1e-4")
+    assert status == 0, err
 
-    def compile(self, *args, **kwargs):
-        given.append(kwargs.get("jit_compile", "the model's default"))
-        return compile_(self, *args, **kwargs)
 
-    monkeypatch.setattr(ToyGAN, "compile", compile)
-    for flags, name in (((), "default"), (("--no-jit",), "off")):
-        status, _, err = run(capsys, *TRAIN, "--epochs", 1, "--data", "synthetic",
-                             "--synthetic-samples", 4, *flags, "--out", tmp_path / name)
-        assert status == 0, err
-    assert given == ["the model's default", False]
+def model_arrays(checkpoint):
+    """The model's (not the optimizers') arrays in a checkpoint's weights file."""
+    import h5py
+
+    arrays = []
+    with h5py.File(checkpoint / "model.weights.h5", "r") as f:
+        f.visititems(lambda name, item: arrays.append(item[()])
+                     if isinstance(item, h5py.Dataset) and not name.startswith("optimizers")
+                     else None)
+    return arrays
+
+
+def test_a_truncated_newest_checkpoint_falls_back_to_the_one_before(capsys, tmp_path):
+    argv = ["train", "--model", "toy", "--preset", "tiny", "--data", "synthetic",
+            "--synthetic-samples", 8, "--batch-size", 2, "--epochs", 2, "--verbose", 0,
+            "--checkpoint-every", 1, "--out", tmp_path / "run"]
+    assert run(capsys, *argv)[0] == 0
+    newest = training.latest_checkpoint(tmp_path / "run" / "checkpoints")
+    weights = newest / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+    status, stdout, err = run(capsys, *argv, "--epochs", 3)
+    assert status == 0, err
+    assert re.search(rf"{newest.name} is unreadable.*resuming from ckpt-000000007", stdout)
+
+
+# ------------------------------------------------------------------ as a process
+
+
+def command(*argv, **kwargs):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from keras_i2i.cli import run; sys.argv[0] = "
+                               "'keras-i2i'; run()", *map(str, argv)],
+        env={**env, "PYTHONPATH": ROOT}, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_help_answers_at_once_without_tensorflow():
+    started = time.monotonic()
+    process = command("train", "--help")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "--keep-checkpoints" in out and not err
+    assert time.monotonic() - started < 1.5  # a Python start and argparse, no TensorFlow
+
+
+def test_ctrl_c_writes_a_checkpoint_and_ends_with_one_quiet_line(tmp_path):
+    """A real SPADE run in a process of its own: no TensorFlow log lines, no warnings; SIGINT
+    finishes the step, writes a checkpoint and exits 130 with one line; the same command
+    continues from that step."""
+    out = tmp_path / "run"
+    argv = ["train", "--model", "spade", *TINY["spade"], "--data", "synthetic",
+            "--synthetic-samples", 400, "--size", 32, "--batch-size", 4, "--epochs", 1,
+            "--verbose", 0, "--checkpoint-every", 1000, "--out", out]
+    process = command(*argv)
+    deadline = time.monotonic() + 180
+    while not (out / "samples" / "step-000000000.png").is_file():  # training has begun
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(2)  # SIGINT, as Ctrl-C
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert re.fullmatch(r"keras-i2i: Interrupted at step (\d+) \(SIGINT\).*\n", err), err
+    step = int(re.search(r"step (\d+)", err).group(1))
+    assert training.latest_checkpoint(out / "checkpoints").name == f"ckpt-{step:09d}"

@@ -137,6 +137,34 @@ def test_vgg_loss_weights_l1_distances_of_relu_x_1(vgg_loss):
     np.testing.assert_allclose(vgg_loss(real, real), 0.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("network", ["vgg19", "vgg16"])
+def test_vgg_loss_offline_says_how_to_proceed(network, tmp_path, monkeypatch):
+    """Without network and cache, one line names the file, the cache and the ways out."""
+    from keras.src.utils import file_utils
+
+    def offline(fname, origin, **kwargs):  # what `get_file` raises when the fetch fails
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service "
+                        "not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(ValueError) as raised:
+        losses.VGGPerceptualLoss(weights="imagenet", network=network)
+    message = str(raised.value)
+    expected = [f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                f"not in {tmp_path / 'models'} ", "Name or service not known", "vgg_weights",
+                "--vgg-weights PATH", "lambda_vgg=0", "vgg_weight=0", "--lambda-vgg 0"]
+    assert [words for words in expected if words not in message] == []
+    assert "\n" not in message and raised.value.__suppress_context__
+
+
+def test_vgg_loss_names_a_missing_weights_file(tmp_path):
+    missing = tmp_path / "vgg19_notop.h5"
+    with pytest.raises(ValueError, match=f"VGG weights file {missing} does not exist") as raised:
+        losses.VGGPerceptualLoss(weights=str(missing))
+    assert "\n" not in str(raised.value)
+
+
 def test_vgg_preprocessing_options():
     images = np.array([[[[-1.0, 0.0, 1.0]]]], "float32")
     np.testing.assert_allclose(

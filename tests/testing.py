@@ -9,6 +9,7 @@ def test_my_layer():
 
 import inspect
 import json
+import signal
 
 import keras
 import numpy as np
@@ -249,3 +250,20 @@ class Interrupt(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.steps_trained.numpy()) == self.at_step:
             raise KeyboardInterrupt
+
+
+class RaiseSignal(keras.callbacks.Callback):
+    """Raises `number` (delivered at once, to this thread) as the step that makes
+    `steps_trained` reach `at_step` begins, and notes the handlers in place just after."""
+
+    def __init__(self, at_step, number):
+        super().__init__()
+        self.at_step = at_step
+        self.number = number
+        self.handlers_after = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.model.steps_trained.numpy()) == self.at_step - 1:
+            signal.raise_signal(self.number)
+            self.handlers_after = (signal.getsignal(signal.SIGINT),
+                                   signal.getsignal(signal.SIGTERM))

@@ -55,6 +55,10 @@ def pair_files(members, policy):
             )
             continue
         rows.append(present)
+    if not rows:
+        folder, _ = next(iter(members.values()))
+        names = ", ".join(MEMBER_NAMES.get(member, member) + "s" for member in members)
+        raise ValueError(f"no samples found in {folder} ({names} paired by file name)")
     return {member: [row[member] for row in rows] for member in members}
 
 
@@ -103,7 +107,8 @@ def paired_label_members(root, phase, layout, instance):
             for member, folder in folders.items()
         }
     if instance and "instance" not in members:
-        raise ValueError(f"the {layout} layout has no instance maps; pass instance=False")
+        raise ValueError(f"the {layout} layout has no instance maps; pass instance=False "
+                         "(command line: --no-instance)")
     if not instance:
         members.pop("instance", None)
     if not os.path.isdir(members["image"][0]):

@@ -12,8 +12,8 @@ A subclass defines:
     optimizer_groups():    `{group: [variables]}`, e.g. generator and discriminator.
     default_optimizers():  `{group: keras.optimizers.Optimizer}` from the model's config.
     loss_names():          the names of the losses `train_step` reports.
-    serving_endpoints():   `{name: (function, [tf.TensorSpec, ...])}` for `export`; the first
-                           becomes the SavedModel's `serving_default`.
+    serving_endpoints():   `{name: (function, [export.ServingInput, ...])}` for `export`; the
+                           first becomes the SavedModel's `serving_default`.
     sample_columns(batch): optional, what a progress grid shows (see its default).
     training_callbacks():  optional, callbacks of the reference training (phases, schedules).
 and its own `call` (inference) and `train_step`, which calls `apply_gradients(group, tape, loss)`
@@ -26,6 +26,7 @@ split evenly across replicas (batch with `drop_remainder=True`).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_i2i import presets as preset_lib
@@ -33,6 +34,10 @@ from keras_i2i import presets as preset_lib
 
 class GANModel(keras.Model):
     """Base class: presets, per-group optimizers, loss logging and SavedModel export."""
+
+    size_multiple = 1
+    """What the height and width of inputs must be multiples of (the network's
+    downsampling); subclasses say theirs."""
 
     def __new__(cls, *args, **kwargs):
         # keras.Model.__new__ drops the constructor arguments, so Keras's automatic
@@ -87,13 +92,13 @@ class GANModel(keras.Model):
         `{title: images (B, H, W, C)}`, float in [-1, 1] or int label maps.
 
         The default shows `batch["input"]` (or `batch["label"]`), `self(inputs)` (every member
-        but "image"; a lone member unwrapped) and `batch["image"]`; a model whose `call`
-        takes other inputs, or that has no target, overrides it.
+        but "image"; a lone member unwrapped) and `batch["image"]` when the batch has it (a
+        test split may have no images); a model whose `call` takes other inputs overrides it.
         """
         inputs = {key: value for key, value in batch.items() if key != "image"}
         source = inputs["input"] if "input" in inputs else inputs["label"]
         output = self(inputs if len(inputs) > 1 else source, training=False)
-        return {"input": source, "output": output, "target": batch["image"]}
+        return with_target({"input": source, "output": output}, batch)
 
     def training_callbacks(self):
         """Callbacks the model's reference training needs besides the optimizer steps
@@ -243,13 +248,31 @@ class GANModel(keras.Model):
 
     def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
         """Writes a SavedModel whose signatures (`serving_endpoints`) have named inputs and
-        outputs; `tf.saved_model.load(filepath).signatures["serving_default"]` serves it."""
+        outputs; `tf.saved_model.load(filepath).signatures["serving_default"]` serves it, and
+        rejects bad inputs with an `InvalidArgumentError` saying what was expected.
+        `verbose=False` prints nothing."""
         if format != "tf_saved_model":
             raise ValueError(f"{type(self).__name__}.export supports format='tf_saved_model', "
                              f"got {format!r}.")
         from keras_i2i.export import export_saved_model
 
         return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
+
+
+def with_target(columns, batch):
+    """`columns` and, when `batch` has one, its real image as the "target" column."""
+    return {**columns, "target": batch["image"]} if "image" in batch else columns
+
+
+def int_maps(maps, what):
+    """Integer maps (B, H, W) or (B, H, W, 1) as int32 (B, H, W, 1); ValueError otherwise."""
+    maps = np.asarray(maps)
+    if maps.ndim == 3:
+        maps = maps[..., None]
+    if maps.ndim != 4 or maps.shape[-1] != 1 or not np.issubdtype(maps.dtype, np.integer):
+        raise ValueError(f"{what} must be integer maps (B, H, W) or (B, H, W, 1), got "
+                         f"{maps.dtype} with shape {maps.shape}")
+    return maps.astype("int32")
 
 
 def _with_schedule(optimizer, make_schedule):

@@ -41,6 +41,10 @@ class ModelSpec:
             when used) writing a preset folder from a reference PyTorch checkpoint (a file or
             folder path; `preset` a built-in preset name or None), or None.
         description: one line for `keras-i2i presets`.
+        aliases: command-line names of constructor arguments, as the reference code spells
+            its options: `{"lr": "learning_rate"}` makes `--lr` set `learning_rate`;
+            `{"no_vgg_loss": ("lambda_vgg", 0.0)}` makes the switch `--no-vgg-loss` set it to
+            0. Every constructor argument is an option under its own name too (`--ngf`).
     """
 
     name: str
@@ -52,6 +56,7 @@ class ModelSpec:
     gamma: float = 0.5
     converter: Union[str, Callable, None] = None
     description: str = ""
+    aliases: dict = dataclasses.field(default_factory=dict)
 
 
 _MODELS = {}

@@ -374,8 +374,18 @@ def test_translate_random_styles_and_example_guided_style():
     expected = model({"label": label, "instance": instance,
                       "z": model.reparameterize(mu, logvar, seed=3)})
     np.testing.assert_allclose(
-        model.translate(label, instance, style_image=style, seed=3), expected, atol=1e-6
+        model.translate(label, instance, style_images=style, seed=3), expected, atol=1e-6
     )
+
+    several = model.translate(label, instance, num_styles=3, seed=4)
+    assert several.shape == (2, 3, 32, 32, 3)
+    assert not np.allclose(several[:, 0], several[:, 1])  # each style its own z
+    guided = model.translate(label, instance, style_images=style[:1], num_styles=2, seed=5)
+    z = model.reparameterize(*(np.repeat(np.repeat(x[:1], 2, 0), 2, 0) for x in (mu, logvar)),
+                             seed=5)
+    expected = model({"label": np.repeat(label, 2, 0), "instance": np.repeat(instance, 2, 0),
+                      "z": z})
+    np.testing.assert_allclose(guided.reshape(4, 32, 32, 3), expected, atol=1e-6)
 
 
 def test_translate_names_bad_input():
@@ -394,6 +404,8 @@ def test_translate_names_bad_input():
         model.translate(label, instance[:1])
     with pytest.raises(ValueError, match="need a model with the VAE"):
         model.translate(label, instance, z=np.zeros((2, 8)))
+    with pytest.raises(ValueError, match="num_styles need a model with the VAE"):
+        model.translate(label, instance, num_styles=2)
     vae = SPADE(**TINY, use_vae=True, z_dim=8)
     with pytest.raises(ValueError, match=r"z must be \(2, 8\)"):
         vae.translate(label, instance, z=np.zeros((2, 4)))

@@ -19,6 +19,15 @@ register_model(
     schedule="constant",  # its optimizers keep the preset's own step decay (lr_step_size)
     converter="keras_i2i.convert.munit:convert_reference_run",
     description="MUNIT: unpaired two-domain translation, content + random or example styles",
+    aliases={
+        "lr": "learning_rate",
+        "beta1": "beta_1",
+        "beta2": "beta_2",
+        "ngf": "dim",
+        "ndf": "dis_dim",
+        "lambda_vgg": "vgg_weight",
+        "no_vgg_loss": ("vgg_weight", 0.0),
+    },
 )
 
 __all__ = [

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_i2i.export import ServingInput, check_size_multiple, spatial_input
 from keras_i2i.losses import (
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
@@ -480,31 +481,35 @@ class MUNIT(GANModel):
         """`sample_a2b` (`serving_default`), `sample_b2a`: `image` float32 (B, H, W, C) ->
         `{"image"}` with random N(0, 1) styles; `translate_a2b`, `translate_b2a`: `image` and
         `style` float32 (B, style_dim) -> `{"image"}`; `encode_style_a`, `encode_style_b`:
-        `image` -> `{"style"}`."""
-        style = tf.TensorSpec([None, self.style_dim], tf.float32, name="style")
+        `image` -> `{"style"}`. The graph checks the shapes, H and W multiples of
+        `size_multiple`."""
+        style = ServingInput("style", ("B", self.style_dim))
 
-        def image_spec(domain):
-            channels = self._generator(domain).channels
-            return tf.TensorSpec([None, None, None, channels], tf.float32, name="image")
+        def image_input(domain):
+            return spatial_input("image", self._generator(domain).channels)
+
+        def checked(image):
+            reason = "MUNIT size_multiple: the downsamplings of its encoders"
+            return check_size_multiple(image, "image", self.size_multiple, reason)
 
         def sampling(direction):
             def sample(image):
                 random = tf.random.normal((tf.shape(image)[0], self.style_dim))
-                return {"image": self._translate(image, direction, random)}
+                return {"image": self._translate(checked(image), direction, random)}
 
             return sample
 
         def translation(direction):
-            return lambda image, style: {"image": self._translate(image, direction, style)}
+            return lambda image, style: {"image": self._translate(checked(image), direction, style)}
 
         def style_encoding(domain):
             generator = self._generator(domain)
-            return lambda image: {"style": ops.cast(generator.encode(image)[1], "float32")}
+            return lambda image: {"style": ops.cast(generator.encode(checked(image))[1], "float32")}
 
         return {
-            **{f"sample_{d}": (sampling(d), [image_spec(d[0])]) for d in DIRECTIONS},
-            **{f"translate_{d}": (translation(d), [image_spec(d[0]), style]) for d in DIRECTIONS},
-            **{f"encode_style_{d}": (style_encoding(d), [image_spec(d)]) for d in ("a", "b")},
+            **{f"sample_{d}": (sampling(d), [image_input(d[0])]) for d in DIRECTIONS},
+            **{f"translate_{d}": (translation(d), [image_input(d[0]), style]) for d in DIRECTIONS},
+            **{f"encode_style_{d}": (style_encoding(d), [image_input(d)]) for d in ("a", "b")},
         }
 
     def get_config(self):

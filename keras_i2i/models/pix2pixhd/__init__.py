@@ -26,6 +26,10 @@ register_model(
     schedule="constant",  # training_callbacks() decays the rates by epoch
     converter="keras_i2i.convert.pix2pixhd:convert_checkpoint",
     description="pix2pixHD: label map -> high-resolution photo, coarse to fine, instance styles",
+    aliases={
+        "no_vgg_loss": ("lambda_vgg", 0.0),
+        "no_ganfeat_loss": ("lambda_feat", 0.0),
+    },
 )
 
 __all__ = [

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_i2i.export import check_ids, check_size_multiple, spatial_input
 from keras_i2i.layers import instance_boundary_map
 from keras_i2i.layers.conv import one_hot_lookup
 from keras_i2i.losses import (
@@ -20,7 +21,7 @@ from keras_i2i.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from keras_i2i.models.base import GANModel
+from keras_i2i.models.base import GANModel, int_maps, with_target
 from keras_i2i.models.discriminators import MultiscaleDiscriminator
 from keras_i2i.models.pix2pixhd import clustering
 from keras_i2i.models.pix2pixhd.encoder import FeatureEncoder
@@ -305,6 +306,71 @@ class Pix2PixHD(GANModel):
         fake, _ = self.generate(inputs, training, lookup)
         return fake[:, :height, :width]
 
+    def translate(self, inputs, instances=None, style_images=None, seed=0, choices=None):
+        """Images for label maps (or RGB inputs), each instance's features from the stored
+        clusters or from a real image.
+
+        Args:
+            inputs: int (B, H, W) or (B, H, W, 1) label ids in 0..label_nc-1, or with
+                `label_nc=0` float (B, H, W, input_nc) images in [-1, 1]; H and W multiples
+                of `size_multiple` unless the model pads (`pad_inputs`).
+            instances: int instance ids of the labels' shape (models with `use_instance`).
+            style_images: with `instance_feat`, (B, H, W, output_nc) real images in [-1, 1]
+                whose instance-wise encoded features are used (the reference's
+                `--use_encoded_image`); else each instance takes a stored cluster.
+            seed: int, which clusters the instances take (`choose_clusters`).
+            choices: optional `{instance_id: cluster}` for some instances.
+
+        Returns:
+            float32 numpy (B, H, W, output_nc) in [-1, 1].
+        """
+        batch = self._checked_inputs(inputs, instances)
+        if style_images is not None or choices is not None:
+            if not self.instance_feat:
+                raise ValueError("style_images and choices need a model with instance "
+                                 "features (instance_feat=True)")
+        if style_images is not None:
+            style_images = np.asarray(style_images, "float32")
+            expected = (*batch[next(iter(batch))].shape[:3], self.output_nc)
+            if style_images.shape != expected:
+                raise ValueError(f"style_images must be {expected} (the real images of the "
+                                 f"label maps), got shape {style_images.shape}")
+            batch["image"] = style_images
+        elif self.instance_feat:
+            batch["cluster_index"] = self.choose_clusters(
+                batch["label"], batch["instance"], choices, seed)
+        return ops.convert_to_numpy(self._translate(batch))
+
+    def _checked_inputs(self, inputs, instances):
+        """`translate`'s inputs as the model's input dict, after checking them."""
+        if self.label_nc:
+            labels = int_maps(inputs, "labels")
+            if labels.min() < 0 or labels.max() >= self.label_nc:
+                raise ValueError(f"labels must be ids in 0..{self.label_nc - 1} (label_nc "
+                                 f"{self.label_nc}), got ids {labels.min()}..{labels.max()}")
+            batch = {"label": labels}
+        else:
+            images = np.asarray(inputs, "float32")
+            if images.ndim != 4 or images.shape[-1] != self.input_nc:
+                raise ValueError(f"inputs must be (B, H, W, {self.input_nc}) images (label_nc "
+                                 f"0), got shape {images.shape}")
+            batch = {"input": images}
+        first = next(iter(batch.values()))
+        if self.use_instance:
+            if instances is None:
+                raise ValueError("This Pix2PixHD model uses instance maps (use_instance=True): "
+                                 "pass the instance map with the inputs.")
+            instances = int_maps(instances, "instances")
+            if instances.shape[:3] != first.shape[:3]:
+                raise ValueError(f"instances have shape {instances.shape}, expected the "
+                                 f"inputs' {first.shape[:3]} + (1,)")
+            batch["instance"] = instances
+        height, width = first.shape[1:3]
+        if not self.pad_inputs and (height % self.size_multiple or width % self.size_multiple):
+            raise ValueError(f"inputs must have H and W multiples of {self.size_multiple}, got "
+                             f"{height}x{width}; build the model with pad_inputs=True to pad")
+        return batch
+
     # ---------------------------------------------------------------- training
 
     def compile(self, optimizers=None, jit_compile=True, **kwargs):
@@ -538,36 +604,50 @@ class Pix2PixHD(GANModel):
         instance features from the stored clusters (`choose_clusters`, seed 0) with
         `instance_feat`; then `translate_clusters` (+ "cluster_index"),
         `translate_features` (+ "features") and `translate_encoded` (+ the "image" whose
-        instance features to use)."""
-
-        def spec(name, channels, dtype=tf.int32):
-            return tf.TensorSpec([None, None, None, channels], dtype, name=name)
-
-        base = [spec("label", 1)] if self.label_nc else [spec("input", self.input_nc, tf.float32)]
+        instance features to use). The graph checks that the inputs have one (B, H, W), the
+        label ids and, without `pad_inputs`, the size."""
+        base = (
+            [spatial_input("label", 1, tf.int32)]
+            if self.label_nc
+            else [spatial_input("input", self.input_nc)]
+        )
         if self.use_instance:
-            base.append(spec("instance", 1))
+            base.append(spatial_input("instance", 1, tf.int32))
 
         def endpoint(*extra):
             signature = base + list(extra)
 
             def translate(*tensors):
                 inputs = {s.name: tensor for s, tensor in zip(signature, tensors)}
+                inputs = self._checked_served_inputs(inputs)
                 return {"image": ops.cast(self._translate(inputs), "float32")}
 
             return translate, signature
 
         endpoints = {"translate": endpoint()}
         if self.instance_feat:
-            endpoints["translate_clusters"] = endpoint(spec("cluster_index", 1))
-            endpoints["translate_features"] = endpoint(spec("features", self.feat_num, tf.float32))
-            endpoints["translate_encoded"] = endpoint(spec("image", self.output_nc, tf.float32))
+            endpoints["translate_clusters"] = endpoint(spatial_input("cluster_index", 1, tf.int32))
+            endpoints["translate_features"] = endpoint(spatial_input("features", self.feat_num))
+            endpoints["translate_encoded"] = endpoint(spatial_input("image", self.output_nc))
         return endpoints
+
+    def _checked_served_inputs(self, inputs):
+        """The inputs, once the served graph has checked the label ids and the size."""
+        key = "label" if self.label_nc else "input"
+        first = inputs[key]
+        if self.label_nc:
+            first = check_ids(first, key, self.label_nc, f"label_nc {self.label_nc}")
+        if not self.pad_inputs:
+            reason = "Pix2PixHD size_multiple; pad_inputs=True pads other sizes"
+            first = check_size_multiple(first, key, self.size_multiple, reason)
+        return {**inputs, key: first}
 
     def sample_columns(self, batch):
         """Label map (or RGB input), the image generated with the instance features of the
-        real image (as in training), and the real image."""
+        real image (as in training; from the stored clusters when there is no image), and the
+        real image."""
         source = batch["label"] if self.label_nc else batch["input"]
-        return {"input": source, "output": self(batch), "target": batch["image"]}
+        return with_target({"input": source, "output": self(batch)}, batch)
 
     def get_config(self):
         return {
@@ -632,8 +712,10 @@ def _check_choices(counts, instance, choices):
     counts, instance = ops.convert_to_numpy(counts), ops.convert_to_numpy(instance)
     if not counts.any():
         raise ValueError(
-            "No clusters for these label maps: run cluster_features(dataset) first, or give "
-            "instance features as 'features', 'cluster_index' or an 'image' to encode."
+            "No clusters for these label maps: cluster the training data's instance features "
+            "first (cluster_features(dataset); `keras-i2i train` does at its end), or give "
+            "the features ('features', 'cluster_index') or real images to encode ('image'; "
+            "translate's style_images, the command line's --style-image)."
         )
     for instance_id, cluster in choices.items():
         available = counts[instance == instance_id]

@@ -21,6 +21,13 @@ register_model(
     schedule="linear",
     converter="keras_i2i.convert.spade:convert_checkpoint",
     description="SPADE / GauGAN: semantic label map -> photo, random or example-guided styles",
+    aliases={
+        "lr": "learning_rate",
+        "beta1": "beta_1",
+        "beta2": "beta_2",
+        "no_vgg_loss": ("lambda_vgg", 0.0),
+        "no_ganfeat_loss": ("lambda_feat", 0.0),
+    },
 )
 
 __all__ = ["SPADE", "SPADEGenerator", "SPADEResBlock", "SPADEStyleEncoder", "parse_spade_norm"]

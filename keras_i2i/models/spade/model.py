@@ -12,6 +12,13 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_i2i.export import (
+    ServingInput,
+    check_ids,
+    check_size,
+    check_size_multiple,
+    spatial_input,
+)
 from keras_i2i.layers import semantic_map
 from keras_i2i.layers.conv import one_hot_lookup
 from keras_i2i.losses import (
@@ -21,7 +28,7 @@ from keras_i2i.losses import (
     generator_adversarial_loss,
     kl_divergence_loss,
 )
-from keras_i2i.models.base import GANModel
+from keras_i2i.models.base import GANModel, int_maps
 from keras_i2i.models.discriminators import MultiscaleDiscriminator
 from keras_i2i.models.spade.encoder import SPADEStyleEncoder
 from keras_i2i.models.spade.generator import SPADEGenerator
@@ -168,6 +175,11 @@ class SPADE(GANModel):
 
     # ---------------------------------------------------------------- networks
 
+    @property
+    def size_multiple(self):
+        """H and W of label maps must be multiples of this (the generator's upsamplings)."""
+        return self.generator.scale
+
     def build_networks(self):
         size = self.image_size if self.use_vae else (self.generator.scale,) * 2
         semantics = ops.zeros((1, *size, self.semantic_nc))
@@ -255,22 +267,25 @@ class SPADE(GANModel):
             z = keras.random.normal((ops.shape(semantics)[0], self.z_dim), seed=self.seed_generator)
         return self._generate(semantics, z, training, lookup=self.traced_for_xla())
 
-    def translate(self, labels, instances=None, style_image=None, z=None, seed=None):
-        """Images for label maps: random styles, or the style of `style_image`.
+    def translate(self, labels, instances=None, style_images=None, num_styles=None, z=None,
+                  seed=None):
+        """Images for label maps: random styles, or the styles of example images.
 
         Args:
             labels: int (B, H, W) or (B, H, W, 1) label ids in 0..num_classes-1; H and W
-                multiples of `2^n` (see `SPADEGenerator`), or `image_size` with the VAE.
+                multiples of `size_multiple`, or `image_size` with the VAE.
             instances: int instance ids of the same shape (models with `use_instance`).
-            style_image: with the VAE, (B, H, W, 3) images in [-1, 1] whose style is used:
-                z sampled from the style encoder's posterior, as the reference does.
+            style_images: with the VAE, (B or 1, H, W, 3) images in [-1, 1] whose style is
+                used: z sampled from the style encoder's posterior, as the reference does.
+            num_styles: with the VAE, k styles per input (random, or k draws from the
+                posterior of `style_images`); the output gets a style axis.
             z: with the VAE, (B, z_dim) style codes; by default z ~ N(0, 1).
             seed: int seed of the random codes, for reproducible results.
 
         Returns:
-            float32 numpy (B, H, W, 3) in [-1, 1].
+            float32 numpy (B, H, W, 3) in [-1, 1], or (B, k, H, W, 3) with `num_styles`.
         """
-        labels = self._check_map(labels, "labels")
+        labels = int_maps(labels, "labels")
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(
                 f"labels must be ids in 0..{self.num_classes - 1} (label_nc {self.label_nc}"
@@ -279,43 +294,48 @@ class SPADE(GANModel):
             )
         self._check_size(labels.shape[1:3])
         if instances is not None:
-            instances = self._check_map(instances, "instances")
+            instances = int_maps(instances, "instances")
             if instances.shape != labels.shape:
                 raise ValueError(
                     f"instances have shape {instances.shape}, expected the labels' {labels.shape}"
                 )
-        semantics = self.semantics(labels, instances)
-        batch = labels.shape[0]
-        if (style_image is not None or z is not None) and not self.use_vae:
-            raise ValueError("style_image and z need a model with the VAE (use_vae=True).")
-        if style_image is not None and z is not None:
-            raise ValueError("Pass style_image or z, not both.")
-        if style_image is not None:
-            style_image = np.asarray(style_image, "float32")
-            if style_image.ndim != 4 or style_image.shape[0] != batch or style_image.shape[-1] != 3:
-                raise ValueError(
-                    f"style_image must be ({batch}, H, W, 3), got shape {style_image.shape}"
-                )
-            mu, logvar = self.encode(style_image)
-            z = self.reparameterize(mu, logvar, seed=seed)
-        elif self.use_vae and z is None:
-            z = keras.random.normal((batch, self.z_dim), seed=seed)
-        elif z is not None:
-            z = np.asarray(z, "float32")
-            if z.shape != (batch, self.z_dim):
-                raise ValueError(f"z must be ({batch}, {self.z_dim}), got shape {z.shape}")
-        return ops.convert_to_numpy(self._generate(semantics, z))
+        batch, k = labels.shape[0], num_styles or 1
+        if k < 1:
+            raise ValueError(f"num_styles must be a positive int, got {num_styles}")
+        z = self._style_codes(batch, k, style_images, z, num_styles, seed)
+        semantics = ops.repeat(self.semantics(labels, instances), k, axis=0)
+        images = ops.convert_to_numpy(self._generate(semantics, z))
+        return images.reshape(batch, k, *images.shape[1:]) if num_styles else images
 
-    def _check_map(self, maps, what):
-        maps = np.asarray(maps)
-        if maps.ndim == 3:
-            maps = maps[..., None]
-        if maps.ndim != 4 or maps.shape[-1] != 1 or not np.issubdtype(maps.dtype, np.integer):
+    def _style_codes(self, batch, k, style_images, z, num_styles, seed):
+        """The generator's z for `translate`, k per input (B * k, z_dim); None without VAE."""
+        given = {"style_images": style_images, "z": z, "num_styles": num_styles}
+        if not self.use_vae:
+            used = [name for name, value in given.items() if value is not None]
+            if used:
+                raise ValueError(f"{' and '.join(used)} need a model with the VAE (use_vae="
+                                 "True); without it SPADE gives one image per label map.")
+            return None
+        if style_images is not None and z is not None:
+            raise ValueError("Pass style_images or z, not both.")
+        if z is not None:
+            z = np.asarray(z, "float32")
+            if z.shape != (batch, self.z_dim) or num_styles:
+                raise ValueError(f"z must be ({batch}, {self.z_dim}) without num_styles, got "
+                                 f"shape {z.shape}")
+            return z
+        if style_images is None:
+            return keras.random.normal((batch * k, self.z_dim), seed=seed)
+        style_images = np.asarray(style_images, "float32")
+        if (style_images.ndim != 4 or style_images.shape[0] not in (1, batch)
+                or style_images.shape[-1] != 3):
             raise ValueError(
-                f"{what} must be integer maps (B, H, W) or (B, H, W, 1), got {maps.dtype} "
-                f"with shape {maps.shape}"
+                f"style_images must be ({batch} or 1, H, W, 3), got shape {style_images.shape}"
             )
-        return maps.astype("int32")
+        mu, logvar = self.encode(style_images)
+        mu, logvar = (ops.repeat(ops.broadcast_to(x, (batch, self.z_dim)), k, axis=0)
+                      for x in (mu, logvar))
+        return self.reparameterize(mu, logvar, seed=seed)
 
     def _check_size(self, size):
         if self.use_vae:
@@ -391,29 +411,40 @@ class SPADE(GANModel):
         """`serving_default`: `label` int32 (B, H, W, 1) [+ `instance` int32 (B, H, W, 1)]
         -> `{"image": float32 (B, H, W, 3)}`, random styles with the VAE. With the VAE also
         `translate_with_style` (the same + `z` float32 (B, z_dim)) and `encode_style`
-        (`image` float32 (B, H, W, 3) -> `{"mu", "logvar"}`)."""
-        maps = [tf.TensorSpec([None, None, None, 1], tf.int32, name="label")]
+        (`image` float32 (B, H, W, 3) -> `{"mu", "logvar"}`). The graph checks the inputs'
+        shapes, the label ids and the size (as `translate` does)."""
+        maps = [spatial_input("label", 1, tf.int32)]
         if self.use_instance:
-            maps.append(tf.TensorSpec([None, None, None, 1], tf.int32, name="instance"))
+            maps.append(spatial_input("instance", 1, tf.int32))
 
         def generate(maps, z):
-            semantics = self.semantics(*maps)
+            label = self._checked_served_label(maps[0])
+            semantics = self.semantics(label, *maps[1:])
             if self.use_vae and z is None:
                 z = tf.random.normal((tf.shape(semantics)[0], self.z_dim))
             return {"image": self._generate(semantics, z)}
 
         endpoints = {"translate": (lambda *maps: generate(maps, None), maps)}
         if self.use_vae:
-            z_spec = tf.TensorSpec([None, self.z_dim], tf.float32, name="z")
+            z_input = ServingInput("z", ("B", self.z_dim))
             endpoints["translate_with_style"] = (
                 lambda *inputs: generate(inputs[:-1], inputs[-1]),
-                [*maps, z_spec],
+                [*maps, z_input],
             )
 
             def encode_style(image):
                 mu, logvar = self.encode(image)
                 return {"mu": mu, "logvar": logvar}
 
-            image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
-            endpoints["encode_style"] = (encode_style, [image_spec])
+            endpoints["encode_style"] = (encode_style, [spatial_input("image", 3)])
         return endpoints
+
+    def _checked_served_label(self, label):
+        """The label map, once the served graph has checked its ids and size."""
+        dontcare = " + dontcare" if self.contain_dontcare_label else ""
+        label = check_ids(label, "label", self.num_classes, f"label_nc {self.label_nc}{dontcare}")
+        if self.use_vae:
+            reason = "SPADE image_size: the dense layer of the VAE fixes the output size"
+            return check_size(label, "label", self.image_size, reason)
+        reason = f"SPADE num_upsampling_layers={self.num_upsampling_layers}"
+        return check_size_multiple(label, "label", self.generator.scale, reason)

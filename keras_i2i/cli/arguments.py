@@ -1,0 +1,313 @@
+"""The command line's arguments: each command's options, and each model's own options.
+
+A model's options are its constructor arguments (`--ngf 32`, `--lambda-vgg 0`,
+`--no-use-instance`), the reference's spellings of them that the model registers
+(`ModelSpec.aliases`: `--lr`, `--beta1`, `--no-vgg-loss`, ...) and `--set NAME=VALUE` for any
+argument. They replace the preset's values. Underscores and dashes are the same in option
+names (`--lambda_vgg` = `--lambda-vgg`), as users of the reference scripts type them.
+
+Nothing here imports TensorFlow: `--help` answers at once. Naming `--model` imports that
+model (and TensorFlow) to list its options.
+"""
+
+import argparse
+import ast
+import inspect
+
+from keras_i2i.models import registry
+
+STRATEGIES = ("one-device", "mirrored", "multi-worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop",
+                    "scale_shortside", "scale_shortside_and_crop", "fixed", "none")
+
+
+def normalize(argv):
+    """`argv` with option names lower-cased and `_` written `-` (values unchanged)."""
+    normalized = []
+    for arg in argv:
+        if arg.startswith("--"):
+            name, separator, value = arg.partition("=")
+            arg = name.lower().replace("_", "-") + separator + value
+        normalized.append(arg)
+    return normalized
+
+
+def model_named(argv):
+    """The value of `--model` in `argv`, or None."""
+    finder = argparse.ArgumentParser(add_help=False)
+    finder.add_argument("--model")
+    return finder.parse_known_args(argv)[0].model
+
+
+def literal(text):
+    """A command-line value as Python: numbers, booleans, None, tuples, lists; else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        lowered = text.lower()
+        if lowered in ("true", "false", "none"):
+            return {"true": True, "false": False, "none": None}[lowered]
+        return text
+
+
+def setting(text):
+    """`NAME=VALUE` -> (name, value) for `--set`."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, literal(value)
+
+
+def size(text):
+    """`64`, `256x512` (height x width) or `256,512` -> (height, width)."""
+    parts = text.replace(",", "x").split("x")
+    try:
+        numbers = tuple(int(part) for part in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) not in (1, 2) or min(numbers, default=0) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size like 256 or 256x512, got {text!r}")
+    return numbers * (3 - len(numbers)) if len(numbers) == 1 else numbers
+
+
+def parser(model_spec=None):
+    """The whole parser; `model_spec` (a `ModelSpec`) adds that model's options to `train`."""
+    root = argparse.ArgumentParser(
+        prog="keras-i2i",
+        description="Image-to-image translation GANs for Keras: train, test, translate, export.",
+        epilog="`keras-i2i COMMAND --help` for a command's options; `keras-i2i train --model "
+               "NAME --help` also lists the model's own options.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _presets_command(commands)
+    _train_command(commands, model_spec)
+    _test_command(commands)
+    _translate_command(commands)
+    _export_command(commands)
+    _convert_command(commands)
+    return root
+
+
+def _presets_command(commands):
+    listing = commands.add_parser("presets", help="list the models and their presets")
+    listing.add_argument("--model", help="only this model")
+
+
+def _model_source(parser, preset_required=True):
+    parser.add_argument("--model", required=True, help="spade, pix2pixhd or munit")
+    parser.add_argument("--preset", required=preset_required,
+                        help="a built-in preset, a preset folder, or a training run's --out "
+                             "folder (its preset/, or with --checkpoint one of its checkpoints)")
+    parser.add_argument("--checkpoint", metavar="WHICH",
+                        help="of the run folder given as --preset: latest, a step (1500) or an "
+                             "epoch (epoch-3); also of a run that was stopped or killed")
+    parser.add_argument("--set", dest="settings", type=setting, action="append", default=[],
+                        metavar="NAME=VALUE", help="a constructor argument of the model")
+
+
+def _data_options(parser, training):
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", required=True,
+                      help="dataset folder" + (", or `synthetic` for the built-in synthetic "
+                                               "data" if training else ""))
+    data.add_argument("--phase", default="train" if training else "test",
+                      help="the split to read (train, val, test)")
+    data.add_argument("--layout", help="the folder's layout, when not detected (cityscapes, "
+                                       "pix2pixhd, ade20k, folders, aligned)")
+    data.add_argument("--dataset", help="label conventions and preprocessing by dataset name "
+                                        "(cityscapes, coco_stuff, ade20k, ...); default: the "
+                                        "preset's")
+    data.add_argument("--label-nc", type=int, help="number of label ids (a custom dataset)")
+    data.add_argument("--contain-dontcare-label", action=argparse.BooleanOptionalAction,
+                      help="unlabeled pixels form one more class")
+    data.add_argument("--instance", action=argparse.BooleanOptionalAction,
+                      help="read instance maps (--no-instance: none)")
+    data.add_argument("--preprocess", choices=PREPROCESS_MODES, help="resize / crop mode")
+    data.add_argument("--load-size", type=int, help="size the images are scaled to")
+    data.add_argument("--crop-size", type=int, help="size of the crops")
+    data.add_argument("--aspect-ratio", type=float, help="width / height of the crops")
+    data.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                      help="a bad file stops the command (raise) or is skipped and counted")
+    return data
+
+
+def _train_command(commands, model_spec):
+    fit = commands.add_parser(
+        "train", help="train a model (run it again to resume)",
+        description="Trains a model; the same command resumes from --out's newest checkpoint.")
+    _model_source(fit)
+    fit.add_argument("--out", required=True, help="output folder of the run")
+    data = _data_options(fit, training=True)
+    data.add_argument("--no-flip", dest="flip", action="store_false",
+                      help="no random horizontal flips")
+    data.add_argument("--serial-batches", action="store_true",
+                      help="read the samples in order instead of shuffled")
+    data.add_argument("--cache", action="store_true", help="keep decoded samples in memory")
+    data.add_argument("--synthetic-samples", type=int, default=256, help="synthetic epoch size")
+    data.add_argument("--size", type=int, default=64, help="synthetic image size")
+
+    run = fit.add_argument_group("training")
+    run.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                     help="continue from --out's newest checkpoint (default)")
+    run.add_argument("--epochs", type=int,
+                     help="default: the model's niter + niter_decay when it has them, else 10")
+    run.add_argument("--batch-size", type=int, default=1, help="global batch size")
+    run.add_argument("--schedule", choices=registry.SCHEDULES,
+                     help="learning-rate schedule (default: the model's reference one)")
+    run.add_argument("--decay-epochs", type=int,
+                     help="linear schedule: epochs of decay at the end (default: half)")
+    run.add_argument("--step-size", type=int, help="step schedule: steps between halvings")
+    run.add_argument("--coarse-model", metavar="PRESET",
+                     help="pix2pixHD: start the local enhancers' model from this trained "
+                          "coarser model (a preset or run folder)")
+    run.add_argument("--cluster-features", action=argparse.BooleanOptionalAction, default=True,
+                     help="pix2pixHD with instance features: cluster them after training")
+    run.add_argument("--strategy", choices=STRATEGIES, default="one-device",
+                     help="multi-worker reads the cluster from TF_CONFIG")
+    run.add_argument("--precision", choices=PRECISIONS, default="float32")
+    run.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                     help="XLA compilation (default: the model's compile default)")
+    run.add_argument("--seed", type=int, default=0)
+
+    saving = fit.add_argument_group("checkpoints and logs")
+    saving.add_argument("--checkpoint-every", type=int, default=500, help="steps")
+    saving.add_argument("--save-every-epochs", type=int, default=1,
+                        help="also write a checkpoint every this many epochs")
+    saving.add_argument("--keep-checkpoints", type=int, default=2,
+                        help="newest checkpoints kept (0: all)")
+    saving.add_argument("--sample-every", type=int,
+                        help="steps between sample grids (default: about 10 a run)")
+    saving.add_argument("--log-every", type=int, default=10,
+                        help="steps between rows of losses.csv and TensorBoard points")
+    saving.add_argument("--samples-shown", type=int, default=4, help="rows of the sample grids")
+    saving.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    if model_spec is not None:
+        _model_options(fit, model_spec)
+    fit.set_defaults(model_options={})
+
+
+def _test_command(commands):
+    test = commands.add_parser(
+        "test", help="run a model over a dataset split; write images and index.html",
+        description="Like the reference test.py: the generated images beside their inputs "
+                    "and real images, in --out/index.html.")
+    _model_source(test)
+    test.add_argument("--out", required=True, help="results folder")
+    test.add_argument("--how-many", type=int, default=50, help="samples to run")
+    _data_options(test, training=False)
+
+
+def _translate_command(commands):
+    apply = commands.add_parser(
+        "translate", help="translate image or label files",
+        description="Translates files: label maps (SPADE, pix2pixHD) or images (MUNIT).")
+    _model_source(apply)
+    apply.add_argument("inputs", nargs="+", help="files or folders of the model's first input")
+    apply.add_argument("--with", dest="with_", action="append", default=[],
+                       metavar="NAME=FOLDER", help="a further input (instance=inst/), paired "
+                                                   "with the inputs by file name")
+    apply.add_argument("--style-image", metavar="FILE_OR_FOLDER",
+                       help="example-guided style: one image for every input, or a folder "
+                            "with one paired by name (SPADE with VAE, MUNIT: its style; "
+                            "pix2pixHD with instance features: its instances' features)")
+    apply.add_argument("--num-styles", type=int, help="random styles per input (SPADE with "
+                                                      "VAE, MUNIT)")
+    apply.add_argument("--seed", type=int, help="seed of the random styles (pix2pixHD: of "
+                                                "the instances' clusters)")
+    apply.add_argument("--direction", choices=("a2b", "b2a"), help="MUNIT: the direction")
+    apply.add_argument("--dataset", help="map the label files' raw ids as this dataset's loader "
+                                         "does (default: the preset's dataset)")
+    apply.add_argument("--out", required=True, help="output folder")
+
+
+def _export_command(commands):
+    serve = commands.add_parser("export", help="export a SavedModel for TF Serving")
+    _model_source(serve)
+    serve.add_argument("--out", required=True, help="SavedModel folder")
+
+
+def _convert_command(commands):
+    port = commands.add_parser("convert", help="PyTorch checkpoint -> preset folder")
+    port.add_argument("--model", required=True)
+    port.add_argument("--checkpoint", required=True,
+                      help="the reference checkpoint (file or folder, as the model's converter "
+                           "reads it)")
+    port.add_argument("--preset", help="the built-in preset the checkpoint was trained with")
+    port.add_argument("--out", required=True, help="preset folder to write")
+
+
+# ------------------------------------------------------------------ a model's own options
+
+# Set by the data options (`--label-nc`, `--contain-dontcare-label`, `--no-instance`), which
+# the data loader and the model must agree on.
+_DATA_BOUND = {"label_nc", "contain_dontcare_label", "use_instance"}
+
+
+def _model_options(parser, spec):
+    """Adds `spec.model_class`'s constructor arguments and `spec.aliases` to `parser`; each
+    given one lands in `args.model_options[argument] = value`."""
+    group = parser.add_argument_group(
+        f"{spec.model_class.__name__} options (default: the preset's values)")
+    names = set()
+    for name, default in constructor_arguments(spec.model_class).items():
+        if name in _DATA_BOUND:
+            continue
+        names.add(name)
+        kind = _option_kind(default)
+        if kind is not None:
+            group.add_argument(_flag(name), **{
+                "dest": f"model:{name}", "default": argparse.SUPPRESS,
+                "help": f"class default {default!r}", "metavar": name.upper(), **kind})
+    for alias, target in spec.aliases.items():
+        argument, value = (target, None) if isinstance(target, str) else target
+        if argument not in names or _flag(alias) == _flag(argument):
+            continue
+        if value is None:
+            kind = _option_kind(constructor_arguments(spec.model_class)[argument])
+            group.add_argument(_flag(alias), **{
+                "dest": f"model:{argument}", "default": argparse.SUPPRESS,
+                "help": f"= {_flag(argument)}", "metavar": argument.upper(), **kind})
+        else:
+            group.add_argument(_flag(alias), dest=f"model:{argument}", action="store_const",
+                               const=value, default=argparse.SUPPRESS,
+                               help=f"= {_flag(argument)} {value}")
+
+
+def constructor_arguments(model_class):
+    """`{name: default}` of the model's constructor arguments."""
+    parameters = inspect.signature(model_class.__init__).parameters.values()
+    return {p.name: p.default for p in parameters
+            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def _flag(name):
+    return "--" + name.lower().replace("_", "-")
+
+
+def _option_kind(default):
+    """argparse settings for an argument with this default; None for those only `--set`
+    gives (initializers and other objects)."""
+    if isinstance(default, bool):
+        return {"action": argparse.BooleanOptionalAction, "metavar": None}
+    if isinstance(default, (int, float)):
+        return {"type": type(default) if isinstance(default, float) else _int_or_float}
+    if isinstance(default, tuple):
+        return {"type": size}
+    if isinstance(default, str) or default is None:
+        return {"type": literal}
+    return None
+
+
+def _int_or_float(text):
+    value = literal(text)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    return value
+
+
+def model_overrides(args):
+    """The model options a parsed command line gives: `--set` and the model's own flags."""
+    overrides = dict(args.settings)
+    overrides.update({key.split(":", 1)[1]: value for key, value in vars(args).items()
+                      if key.startswith("model:")})
+    return overrides
