@@ -275,7 +275,8 @@ class _EveryNSteps(keras.callbacks.Callback):
 
 class TensorBoardScalars(_EveryNSteps):
     """Writes every logged loss (`loss/<name>`) and every optimizer's learning rate
-    (`learning_rate/<group>`) to TensorBoard every `every` steps, at the model's step count.
+    (`learning_rate/<group>`, the rate of the step's update) to TensorBoard every `every` steps,
+    at the model's step count.
 
     Args:
         log_dir: TensorBoard folder.
@@ -291,7 +292,7 @@ class TensorBoardScalars(_EveryNSteps):
                 _summary("scalars", f"loss/{name}", tf.constant(float(value)))
             for group, optimizer in self.model.optimizers.items():
                 _summary("scalars", f"learning_rate/{group}",
-                         tf.constant(float(optimizer.learning_rate)))
+                         tf.constant(applied_learning_rate(optimizer)))
 
 
 class SampleGrid(_EveryNSteps):
@@ -373,12 +374,22 @@ class LossLog(_EveryNSteps):
         row.update({name: (total - sums.get(name, 0.0)) / count
                     for name, total in self._sums.items()})
         for group, optimizer in self.model.optimizers.items():
-            row[f"lr_{group}"] = float(optimizer.learning_rate)
+            row[f"lr_{group}"] = applied_learning_rate(optimizer)
         self._last = (self._epoch, self._batch, self._sums)
         self._rows.append(row)
         _write_csv(self.csv_path, self._rows)
         if self.plot_path is not None:
             visualize.save_loss_plot(self.plot_path, self._rows)
+
+
+def applied_learning_rate(optimizer):
+    """The learning rate of `optimizer`'s last update: a schedule's value one step back
+    (`optimizer.learning_rate` is the next update's)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = inner._learning_rate
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return float(schedule(keras.ops.maximum(inner.iterations - 1, 0)))
+    return float(inner.learning_rate)
 
 
 def _read_csv(path):

@@ -29,15 +29,19 @@ def test_sample_grid_writes_input_output_target_rows_as_png_and_tensorboard(tmp_
     grid = SampleGrid(batch, directory=tmp_path / "samples", log_dir=tmp_path / "tb", every=2)
     model.fit(toy_dataset(batch_size=1, num=5), epochs=1, verbose=0, callbacks=[grid])
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        "step-000000002.png", "step-000000004.png", "step-000000005.png"]
+        "step-000000000.png", "step-000000002.png", "step-000000004.png", "step-000000005.png"]
     image = np.asarray(Image.open(tmp_path / "samples" / "step-000000005.png"))
-    assert image.shape == (3 * 8, 3 * 8, 3)  # a row per sample: input | output | target
+    # A title band, then a row per sample: input | output | target, 8x8 cells shown 12x.
+    assert image.shape == (18 + 3 * 96, 3 * 96, 3)
+    cells = image[18::12, ::12]
     expected_target = visualize.to_uint8(batch["image"][1]).numpy()
-    np.testing.assert_array_equal(image[8:16, 16:24], expected_target)
+    np.testing.assert_array_equal(cells[8:16, 16:24], expected_target)
     expected_output = visualize.to_uint8(model(batch["input"])[2]).numpy()
-    np.testing.assert_array_equal(image[16:24, 8:16], expected_output)
+    np.testing.assert_array_equal(cells[16:24, 8:16], expected_output)
+    titles = image[:18]
+    assert all((titles[:, 96 * k:96 * (k + 1)] < 100).any() for k in range(3))  # each titled
     images = events(tmp_path / "tb")["samples"]
-    assert [step for step, _ in images] == [2, 4, 5]
+    assert [step for step, _ in images] == [0, 2, 4, 5]
 
 
 def test_label_maps_get_one_colour_per_id():
@@ -60,11 +64,11 @@ def test_scalars_log_every_loss_and_every_learning_rate_at_the_model_step(tmp_pa
     assert set(found) == {"loss/g_loss", "loss/d_loss", "learning_rate/generator",
                           "learning_rate/discriminator"}
     assert [step for step, _ in found["loss/g_loss"]] == [2, 4, 6]
-    # the rates of the next step, in 0-based epochs 1, 2, 3: 1 constant epoch, 2 decaying
+    # the rates of the steps 2, 4, 6 (0-based epochs 0, 1, 2): 1 constant epoch, 2 decaying
     np.testing.assert_allclose([v for _, v in found["learning_rate/generator"]],
-                               [1e-2, 5e-3, 0.0], atol=1e-9)
+                               [1e-2, 1e-2, 5e-3], atol=1e-9)
     np.testing.assert_allclose([v for _, v in found["learning_rate/discriminator"]],
-                               [4e-2, 2e-2, 0.0], atol=1e-9)
+                               [4e-2, 4e-2, 2e-2], atol=1e-9)
 
 
 def test_sample_grid_needs_somewhere_to_write():

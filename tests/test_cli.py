@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_i2i import cli, training
+from keras_i2i import SPADE, cli, training, visualize
 from keras_i2i.data import synthetic
 import tests.toy_gan  # noqa: F401  (registers the toy model)
 
@@ -149,9 +149,16 @@ def test_spade_example_guided_styles_and_wrong_options(scenes, capsys, tmp_path)
                          scenes / "test_img", "--num-styles", 2, "--seed", 3,
                          "--out", tmp_path / "styled")
     assert status == 0, err
-    first, second = (np.asarray(Image.open(tmp_path / "styled" / f"00000_style{k}.png"))
-                     for k in (0, 1))
-    assert np.abs(first.astype(int) - second).mean() > 0  # two draws of the example's style
+    # The files are the Python API's images for the same example, seed and labels.
+    model = SPADE.from_preset(tmp_path / "vae" / "preset")
+    labels = np.asarray(Image.open(scenes / "test_label" / "00000.png"))[None, ..., None]
+    instances = np.asarray(Image.open(scenes / "test_inst" / "00000.png"))[None, ..., None]
+    style = np.asarray(Image.open(scenes / "test_img" / "00000.png"), "float32") / 127.5 - 1
+    expected = model.translate(labels.astype("int32"), instances.astype("int32"),
+                               style_images=style[None], num_styles=2, seed=3)
+    for k in (0, 1):
+        written = np.asarray(Image.open(tmp_path / "styled" / f"00000_style{k}.png"))
+        np.testing.assert_allclose(written, visualize.to_uint8(expected[0, k]), atol=1)
     status, _, err = run(capsys, "translate", "--model", "spade", "--preset", tmp_path / "vae",
                          scenes / "test_label", "--direction", "b2a", "--out", tmp_path / "x")
     one_line_error(err, r"--direction: SPADE\.translate takes no direction")

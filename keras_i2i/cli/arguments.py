@@ -85,6 +85,7 @@ def parser(model_spec=None):
     _translate_command(commands)
     _export_command(commands)
     _convert_command(commands)
+    _synthetic_command(commands)
     return root
 
 
@@ -236,6 +237,20 @@ def _convert_command(commands):
     port.add_argument("--out", required=True, help="preset folder to write")
 
 
+def _synthetic_command(commands):
+    write = commands.add_parser(
+        "synthetic", help="write the built-in synthetic data as files, in a reference layout",
+        description="Writes synthetic scenes for trying train, test and translate on folders: "
+                    "paired (pix2pixHD layout: <phase>_label/, _inst/, _img/, for SPADE and "
+                    "pix2pixHD) or unpaired (<phase>A/, <phase>B/: day and night, for MUNIT).")
+    write.add_argument("--kind", choices=("paired", "unpaired"), default="paired")
+    write.add_argument("--out", required=True, help="dataset folder")
+    write.add_argument("--phase", action="append", help="splits to write (default: train, test)")
+    write.add_argument("--samples", type=int, default=16, help="samples per split")
+    write.add_argument("--size", type=int, default=64, help="image size")
+    write.add_argument("--seed", type=int, default=0)
+
+
 # ------------------------------------------------------------------ a model's own options
 
 # Set by the data options (`--label-nc`, `--contain-dontcare-label`, `--no-instance`), which
@@ -249,8 +264,9 @@ def _model_options(parser, spec):
     group = parser.add_argument_group(
         f"{spec.model_class.__name__} options (default: the preset's values)")
     names = set()
+    taken = set(parser._option_string_actions)  # the command's own options win (--seed)
     for name, default in constructor_arguments(spec.model_class).items():
-        if name in _DATA_BOUND:
+        if name in _DATA_BOUND or _flag(name) in taken:
             continue
         names.add(name)
         kind = _option_kind(default)
@@ -260,7 +276,7 @@ def _model_options(parser, spec):
                 "help": f"class default {default!r}", "metavar": name.upper(), **kind})
     for alias, target in spec.aliases.items():
         argument, value = (target, None) if isinstance(target, str) else target
-        if argument not in names or _flag(alias) == _flag(argument):
+        if argument not in names or _flag(alias) in taken | {_flag(argument)}:
             continue
         if value is None:
             kind = _option_kind(constructor_arguments(spec.model_class)[argument])

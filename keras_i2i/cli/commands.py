@@ -18,7 +18,8 @@ def run(args):
     from keras_i2i.cli import generate, train
 
     handlers = {"presets": presets, "train": train.train, "test": generate.test,
-                "translate": generate.translate, "export": export, "convert": convert}
+                "translate": generate.translate, "export": export, "convert": convert,
+                "synthetic": write_synthetic}
     handlers[args.command](args)
 
 
@@ -209,3 +210,12 @@ def presets(args):
         print(f"{name}: {spec.description}")
         for preset, description in spec.model_class.presets().items():
             print(f"  {preset:<24} {description}")
+
+
+def write_synthetic(args):
+    write = {"paired": data_lib.synthetic.write_paired,
+             "unpaired": data_lib.synthetic.write_unpaired}[args.kind]
+    for index, phase in enumerate(args.phase or ("train", "test")):
+        # Each split its own scenes: a different seed per split.
+        write(args.out, args.samples, phase=phase, seed=args.seed + 1000 * index, size=args.size)
+    print(f"{args.kind} synthetic data written to {args.out}.")

@@ -110,12 +110,13 @@ def _training_data(spec, args, strategy, model, name, overrides):
                                        overrides, **options)
     steps = int(dataset.cardinality())
     if steps < 0:  # a loader that may skip bad files does not know its length: count once
+        skipped = getattr(dataset, "skipped", None)
         steps = int(dataset.reduce(0, lambda count, _: count + 1))
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
+        if skipped is not None and skipped.count:
+            print(f"--on-error skip: {skipped.count} bad samples left out.")
     if steps == 0:
         raise ValueError(f"--data {args.data}: no complete batch of {args.batch_size} samples.")
-    if getattr(dataset, "skipped", None) is not None and dataset.skipped.count:
-        print(f"--on-error skip: {dataset.skipped.count} bad samples left out.")
     if strategy.num_replicas_in_sync > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
