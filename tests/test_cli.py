@@ -18,14 +18,16 @@ from keras_i2i.data import synthetic
 import tests.toy_gan  # noqa: F401  (registers the toy model)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The real models, as small as they get: 32x32 synthetic scenes, a few channels.
+# The real models, as small as they get: 32x32 synthetic scenes, a few channels, steps run
+# eagerly (a handful of steps: tracing would take most of the time; the README's commands and
+# the Ctrl-C test run traced steps).
 TINY = {
     "spade": ["--preset", "synthetic", "--ngf", "8", "--ndf", "8", "--spade-hidden", "8",
-              "--n-layers-d", "2"],
+              "--n-layers-d", "2", "--run-eagerly"],
     "pix2pixhd": ["--preset", "synthetic_global", "--ngf", "8", "--ndf", "8", "--nef", "4",
-                  "--n-blocks-global", "1", "--n-layers-d", "1", "--jit"],
+                  "--n-blocks-global", "1", "--n-layers-d", "1", "--run-eagerly"],
     "munit": ["--preset", "synthetic", "--ngf", "8", "--ndf", "8", "--mlp-dim", "16",
-              "--n-res", "1"],
+              "--n-res", "1", "--run-eagerly"],
 }
 
 
@@ -172,7 +174,8 @@ def test_pix2pixhd_coarse_to_fine_training_clusters_and_instance_styles(scenes, 
     stdout = train_tiny(capsys, "pix2pixhd", tmp_path / "coarse")
     assert "Clustered the instance features" in stdout
     fine = ["--preset", "synthetic", "--ngf", "4", "--ndf", "8", "--nef", "4",
-            "--n-blocks-global", "1", "--n-layers-d", "1", "--niter-fix-global", "0"]
+            "--n-blocks-global", "1", "--n-layers-d", "1", "--niter-fix-global", "0",
+            "--run-eagerly"]
     status, stdout, err = run(
         capsys, "train", "--model", "pix2pixhd", *fine, "--coarse-model", tmp_path / "coarse",
         "--data", "synthetic", "--synthetic-samples", 8, "--size", 64, "--batch-size", 4,
@@ -264,6 +267,31 @@ def test_bad_files_stop_the_run_or_are_skipped_and_counted(capsys, tmp_path):
     assert options["serial_batches"] and not options["flip"]
 
 
+def test_a_custom_label_count_and_instance_maps_off_reach_the_model(scenes, capsys, tmp_path):
+    """The cityscapes preset (35 labels, instance edges) on a folder of 5-label scenes: the
+    model follows the data options."""
+    status, stdout, err = run(
+        capsys, "train", "--model", "spade", *TINY["spade"][2:], "--preset", "cityscapes",
+        "--no-vgg-loss", "--num-upsampling-layers", "normal", "--data", scenes, "--phase",
+        "test", "--label-nc", 5, "--no-instance", "--preprocess", "fixed", "--crop-size", 32,
+        "--aspect-ratio", 1, "--batch-size", 2, "--epochs", 1, "--verbose", 0,
+        "--out", tmp_path / "run")
+    assert status == 0, err
+    config = json.loads((tmp_path / "run" / "options.json").read_text())["model"]["config"]
+    assert (config["label_nc"], config["use_instance"], config["image_size"]) == (5, False,
+                                                                                   [32, 32])
+
+
+def test_checkpoints_every_few_epochs_all_kept(capsys, tmp_path):
+    status, _, err = run(capsys, "train", "--model", "toy", "--preset", "tiny", "--data",
+                         "synthetic", "--synthetic-samples", 4, "--batch-size", 2, "--epochs", 4,
+                         "--save-every-epochs", 2, "--keep-checkpoints", 0, "--verbose", 0,
+                         "--out", tmp_path / "run")
+    assert status == 0, err
+    assert [p.name for p in training.list_checkpoints(tmp_path / "run" / "checkpoints")] == [
+        "ckpt-000000004", "ckpt-000000008"]
+
+
 def test_the_vgg_loss_offline_is_one_line_saying_what_to_do(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
 
@@ -279,7 +307,7 @@ def test_the_vgg_loss_offline_is_one_line_saying_what_to_do(capsys, tmp_path, mo
 
 def test_a_diverging_run_stops_and_resumes_from_good_weights_with_a_lower_rate(capsys,
                                                                                tmp_path):
-    argv = ["train", "--model", "pix2pixhd", *TINY["pix2pixhd"], "--no-jit", "--data",
+    argv = ["train", "--model", "pix2pixhd", *TINY["pix2pixhd"], "--data",
             "synthetic", "--synthetic-samples", 8, "--size", 32, "--batch-size", 2,
             "--verbose", 0, "--checkpoint-every", 1, "--out", tmp_path / "run"]
     assert run(capsys, *argv, "--epochs", 1)[0] == 0  # 4 good steps
@@ -343,7 +371,7 @@ def test_ctrl_c_writes_a_checkpoint_and_ends_with_one_quiet_line(tmp_path):
     finishes the step, writes a checkpoint and exits 130 with one line; the same command
     continues from that step."""
     out = tmp_path / "run"
-    argv = ["train", "--model", "spade", *TINY["spade"], "--data", "synthetic",
+    argv = ["train", "--model", "spade", *TINY["spade"][:-1], "--data", "synthetic",
             "--synthetic-samples", 400, "--size", 32, "--batch-size", 4, "--epochs", 1,
             "--verbose", 0, "--checkpoint-every", 1000, "--out", out]
     process = command(*argv)

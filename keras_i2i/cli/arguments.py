@@ -168,6 +168,9 @@ def _train_command(commands, model_spec):
     run.add_argument("--precision", choices=PRECISIONS, default="float32")
     run.add_argument("--jit", action=argparse.BooleanOptionalAction,
                      help="XLA compilation (default: the model's compile default)")
+    run.add_argument("--run-eagerly", action="store_true",
+                     help="run each step eagerly, op by op (for debugging; starts at once but "
+                          "runs slower than a traced step)")
     run.add_argument("--seed", type=int, default=0)
 
     saving = fit.add_argument_group("checkpoints and logs")

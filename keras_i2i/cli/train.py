@@ -52,9 +52,11 @@ def train(args):
     epochs = args.epochs or _default_epochs(model)
     _record_options(out, args, name, model, epochs)
     with strategy.scope():
-        jit = {} if args.jit is None else {"jit_compile": args.jit}
+        options = {} if args.jit is None else {"jit_compile": args.jit}
+        if args.run_eagerly:
+            options.update(run_eagerly=True, jit_compile=False)
         model.compile(learning_rate_schedule=_schedule(spec, args, steps_per_epoch, epochs),
-                      **jit)
+                      **options)
     shown = next(iter(dataset.unbatch().take(args.samples_shown).batch(args.samples_shown)))
     sample_every = args.sample_every or max(1, steps_per_epoch * epochs // 10)
     callbacks = [

@@ -232,7 +232,7 @@ def test_model_inputs_rgb_mode_and_config():
         Pix2PixHD(**{**TINY, "use_instance": False})
     with pytest.raises(ValueError, match="gan_mode must be one of"):
         Pix2PixHD(**TINY, gan_mode="hinge")
-    with pytest.raises(ValueError, match="No clusters for these label maps: run cluster_feat"):
+    with pytest.raises(ValueError, match="No clusters for these label maps: cluster the training"):
         Pix2PixHD(**TINY)({key: value for key, value in _labels().items() if key != "image"})
 
 
