@@ -18,6 +18,14 @@ GAN_MODES = ("hinge", "lsgan", "nsgan")
 SCALE_REDUCTIONS = ("mean", "sum")
 
 
+
+def absolute(x):
+    """|x|, whose gradient is sign(x): 0 at 0, as PyTorch's and TensorFlow's `abs` (JAX's is
+    1 there). L1 losses between ReLU features compare many exact zeros, so the reference's
+    gradients need it."""
+    return x * ops.sign(x)
+
+
 def _predictions(outputs):
     """Multi-scale discriminator output -> list of per-scale predictions, as float32."""
     if not isinstance(outputs, (list, tuple)):
@@ -91,7 +99,7 @@ def feature_matching_loss(real_outputs, fake_outputs, weighting="spade"):
             weight *= 4.0 / (len(fake) - 1)
         for r, f in zip(real[:-1], fake[:-1]):
             r = ops.stop_gradient(ops.cast(r, "float32"))
-            total += weight * ops.mean(ops.abs(r - ops.cast(f, "float32")))
+            total += weight * ops.mean(absolute(r - ops.cast(f, "float32")))
     return total
 
 
@@ -104,7 +112,7 @@ def kl_divergence_loss(mu, logvar):
 
 def latent_regression_loss(z, z_reconstructed):
     """DRIT++'s latent regression: `mean|z_reconstructed - z|`. Returns a float32 scalar."""
-    return ops.mean(ops.abs(ops.cast(z_reconstructed, "float32") - ops.cast(z, "float32")))
+    return ops.mean(absolute(ops.cast(z_reconstructed, "float32") - ops.cast(z, "float32")))
 
 
 def mode_seeking_loss(images_1, images_2, z_1, z_2, epsilon=1e-5):
@@ -115,9 +123,9 @@ def mode_seeking_loss(images_1, images_2, z_1, z_2, epsilon=1e-5):
     Returns a float32 scalar.
     """
     image_distance = ops.mean(
-        ops.abs(ops.cast(images_2, "float32") - ops.cast(images_1, "float32"))
+        absolute(ops.cast(images_2, "float32") - ops.cast(images_1, "float32"))
     )
-    latent_distance = ops.mean(ops.abs(ops.cast(z_2, "float32") - ops.cast(z_1, "float32")))
+    latent_distance = ops.mean(absolute(ops.cast(z_2, "float32") - ops.cast(z_1, "float32")))
     return 1.0 / (image_distance / latent_distance + epsilon)
 
 
@@ -290,6 +298,6 @@ class VGGPerceptualLoss:
             if self.instance_normalize:
                 feature = instance_normalize(feature)
             difference = feature[:batch] - ops.stop_gradient(feature[batch:])
-            distance = ops.abs(difference) if self.distance == "l1" else ops.square(difference)
+            distance = absolute(difference) if self.distance == "l1" else ops.square(difference)
             total += weight * ops.mean(distance)
         return total

@@ -5,6 +5,7 @@ import functools
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from keras_i2i import presets as preset_lib
 from keras_i2i.models import registry
@@ -44,21 +45,24 @@ class ToyGAN(GANModel):
     def call(self, inputs):
         return self.generator(inputs)
 
-    def train_step(self, data):
+    def train_batch(self, data):
         source, target = data["input"], data["image"]
-        with tf.GradientTape() as tape:
-            fake = tf.cast(self.generator(source, training=True), "float32")
-            fake_score = tf.cast(self.discriminator(fake, training=True), "float32")
-            g_loss = tf.reduce_mean(tf.square(fake_score - 1.0))
-        self.apply_gradients("generator", tape, g_loss)
-        with tf.GradientTape() as tape:
-            real_score = tf.cast(self.discriminator(target, training=True), "float32")
-            fake_score = tf.cast(self.discriminator(tf.stop_gradient(fake), training=True),
-                                 "float32")
-            d_loss = tf.reduce_mean(tf.square(real_score - 1.0)) + tf.reduce_mean(
-                tf.square(fake_score))
-        self.apply_gradients("discriminator", tape, d_loss)
-        return self.record_losses({"g_loss": g_loss, "d_loss": d_loss})
+
+        def generator_loss():
+            fake = ops.cast(self.generator(source, training=True), "float32")
+            fake_score = ops.cast(self.discriminator(fake, training=True), "float32")
+            return {"g_loss": ops.mean(ops.square(fake_score - 1.0))}, fake
+
+        losses, fake = self.minimize({"generator": "g_loss"}, generator_loss)
+
+        def discriminator_loss():
+            real_score = ops.cast(self.discriminator(target, training=True), "float32")
+            fake_score = ops.cast(self.discriminator(fake, training=True), "float32")
+            d_loss = ops.mean(ops.square(real_score - 1.0)) + ops.mean(ops.square(fake_score))
+            return {"d_loss": d_loss}, None
+
+        losses.update(self.minimize({"discriminator": "d_loss"}, discriminator_loss)[0])
+        return self.record_losses(losses)
 
     def serving_endpoints(self):
         def translate(input_image):

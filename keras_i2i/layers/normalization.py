@@ -5,7 +5,6 @@ to the compute dtype.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_i2i.layers.conv import Conv2D
@@ -101,7 +100,8 @@ class BatchNorm(keras.layers.Layer):
     batch variance, as PyTorch does (PyTorch's `momentum=0.1` is `momentum=0.9` here).
     Otherwise the moving statistics are used. With `synchronized=True` the batch statistics
     are all-reduced over the replicas of a `tf.distribute` strategy (TensorFlow cannot
-    all-reduce inside a nested XLA function on CPU replicas; on GPUs it can).
+    all-reduce inside a nested XLA function on CPU replicas; on GPUs it can); under JAX they
+    are those of the global batch anyway.
 
     Weights: `moving_mean`, `moving_variance` (C,) (PyTorch `running_mean`, `running_var`);
     with `affine=True` also `gamma` (`weight`) and `beta` (`bias`).
@@ -130,10 +130,15 @@ class BatchNorm(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = ops.cast(inputs, "float32")
         if training:
-            mean, variance = ops.moments(x, axes=(0, 1, 2), synchronized=self.synchronized)
+            # Under JAX the batch is one global array (`keras.distribution.DataParallel`
+            # shards it): its statistics are the global batch's already.
+            replicated = self.synchronized and keras.backend.backend() == "tensorflow"
+            mean, variance = ops.moments(x, axes=(0, 1, 2), synchronized=replicated)
             shape = ops.shape(x)
             count = ops.cast(shape[0] * shape[1] * shape[2], "float32")
-            if self.synchronized:
+            if replicated:
+                import tensorflow as tf
+
                 count = count * tf.distribute.get_strategy().num_replicas_in_sync
             unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
             m = self.momentum

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_i2i.layers.conv import pad2d
+from keras_i2i.layers.padding import pad2d
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")

@@ -2,9 +2,10 @@
 
 `GANModel` holds what the models share: presets (`from_preset`, `save_to_preset`), a
 `compile` that builds one optimizer per network group from the model's own hyper-parameters,
-the gradient step of a group (distribution-aware, loss-scaled under mixed precision), loss
-logging that reports true values under `tf.distribute`, a count of the steps trained, and
-`export` to a SavedModel with named serving signatures.
+the optimizer steps of the groups (`minimize`: under TensorFlow or JAX, distribution-aware,
+loss-scaled under mixed precision), loss logging that reports true values under
+distribution, a count of the steps trained, and `export` to a SavedModel with named serving
+signatures.
 
 A subclass defines:
     build_networks():      one forward pass of every sub-network on small dummy inputs, so the
@@ -16,20 +17,28 @@ A subclass defines:
                            first becomes the SavedModel's `serving_default`.
     sample_columns(batch): optional, what a progress grid shows (see its default).
     training_callbacks():  optional, callbacks of the reference training (phases, schedules).
-and its own `call` (inference) and `train_step`, which calls `apply_gradients(group, tape, loss)`
-once per group and ends with `return self.record_losses({...})`.
+and its own `call` (inference) and `train_batch(data)`, one training step written for every
+backend: it calls `self.minimize({group: loss name}, compute)` for its groups and ends with
+`return self.record_losses({...})`. It holds no backend-specific code.
 
-Distribution: create and compile the model inside `strategy.scope()`. Each replica computes
-its losses as means over its own part of the global batch; `apply_gradients` turns them into
-the gradient of the global-batch mean, and `record_losses` logs global means. Batches must
-split evenly across replicas (batch with `drop_remainder=True`).
+Distribution: under TensorFlow create and compile the model inside `strategy.scope()`; each
+replica computes its losses as means over its own part of the global batch, `minimize` turns
+them into the gradient of the global-batch mean, and `record_losses` logs global means.
+Batches must split evenly across replicas (batch with `drop_remainder=True`). Under JAX,
+`keras.distribution.DataParallel` shards the batch of one global computation.
 """
+
+import contextlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_i2i import presets as preset_lib
+from keras_i2i.models import optimization
+
+
+def _tensorflow():
+    return keras.backend.backend() == "tensorflow"
 
 
 class GANModel(keras.Model):
@@ -146,14 +155,14 @@ class GANModel(keras.Model):
                     f"{type(self).__name__}.compile() takes no `{argument}`: the model defines "
                     "its losses; pass `optimizers={group: optimizer}` to replace optimizers."
                 )
-        replicated = self.distribute_strategy.num_replicas_in_sync > 1
+        replicated = self._replicas() > 1
         xla_networks = replicated and kwargs.get("jit_compile") is True
         if xla_networks:
             kwargs["jit_compile"] = False
         super().compile(optimizer=None, **kwargs)
         self._compile_networks_with_xla(xla_networks)
         groups = self.optimizer_groups()
-        with self.distribute_strategy.scope():
+        with self._strategy_scope():
             chosen = {**self.default_optimizers(), **(optimizers or {})}
             if learning_rate_schedule is not None:
                 chosen = {group: _with_schedule(optimizer, learning_rate_schedule)
@@ -165,6 +174,16 @@ class GANModel(keras.Model):
         self.optimizers = {group: self._prepare_optimizer(chosen[group], groups[group])
                            for group in groups}
         self._xla_networks = xla_networks
+        if not _tensorflow():
+            # Keras's JAX trainer threads `self.optimizer.variables` through its steps.
+            self.optimizer = _OptimizerSet(list(self.optimizers.values()))
+
+    def _replicas(self):
+        """The number of replicas of a `tf.distribute` strategy (1 under JAX)."""
+        return self.distribute_strategy.num_replicas_in_sync if _tensorflow() else 1
+
+    def _strategy_scope(self):
+        return self.distribute_strategy.scope() if _tensorflow() else contextlib.nullcontext()
 
     def _compile_networks_with_xla(self, enabled):
         """Makes each sub-network's `call` an XLA-compiled function (its gradient compiles
@@ -172,21 +191,28 @@ class GANModel(keras.Model):
         for network in self.layers:
             network.__dict__.pop("call", None)
             if enabled:
+                import tensorflow as tf
+
                 network.call = tf.function(network.call, jit_compile=True, reduce_retracing=True)
 
     def _prepare_optimizer(self, optimizer, variables):
         if (self.dtype_policy.name == "mixed_float16"
                 and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        with self.distribute_strategy.scope():
+        with self._strategy_scope():
             optimizer.build(variables)
         return optimizer
 
     def traced_for_xla(self):
-        """Whether the current call is being traced while the model is compiled with XLA (its
-        `predict`, or a `jit_compile` function of the caller's): inference code that is only
-        fast under XLA may then be chosen. Eager calls and exported graphs get False."""
-        return self.compiled and self.jit_compile is True and not tf.executing_eagerly()
+        """Whether the current call is being traced while the model is compiled with XLA under
+        TensorFlow (its `predict`, or a `jit_compile` function of the caller's): inference code
+        measured faster there may then be chosen. Eager calls, exported graphs and JAX (whose
+        GPUs ran the plain convolutions as fast) get False."""
+        if not (_tensorflow() and self.compiled and self.jit_compile is True):
+            return False
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
 
     def get_compile_config(self):
         """What `compile` was given (every group's optimizer included), for `.keras` files."""
@@ -208,38 +234,65 @@ class GANModel(keras.Model):
     def metrics(self):
         return list(getattr(self, "loss_trackers", {}).values())
 
-    def apply_gradients(self, group, tape, loss):
-        """One optimizer step of `group` on `loss` (a per-replica mean, float32).
+    def train_batch(self, data):
+        """One training step on the batch `data`: `minimize` per group, then
+        `return self.record_losses({...})`."""
+        raise NotImplementedError
 
-        Gradients are summed across replicas by the optimizer, so the loss is divided by
-        the number of replicas; under mixed precision the loss is scaled and the step is
-        skipped when gradients are not finite (`LossScaleOptimizer`), on every replica when
-        one replica's are. Both factors enter as the tape's output gradient, so callers
-        record only the plain loss.
+    def train_step(self, *args):
+        """Keras's step: `train_batch(data)`; under JAX `(state, data) -> (logs, state)`, the
+        variables' values threaded through (see `optimization`)."""
+        if _tensorflow():
+            return self.train_batch(*args)
+        return optimization.train_step_jax(self, *args)
+
+    def jax_state_variables(self):
+        """The variables of the JAX training state, in the order of Keras's JAX trainer:
+        trainable, non-trainable, every optimizer's, the loss trackers'."""
+        return (self.trainable_variables, self.non_trainable_variables,
+                self.optimizer.variables, self.metrics_variables)
+
+    def minimize(self, targets, compute):
+        """Optimizer steps of several groups from one evaluation of `compute`.
+
+        Args:
+            targets: `{group: loss name}`: each group's optimizer minimizes that loss over the
+                group's variables (`optimizer_groups`).
+            compute: a function of no arguments that calls the networks (`training=True`) and
+                returns `(losses, outputs)`: `{name: float32 scalar}` (per-replica means under
+                `tf.distribute`) and anything the step needs later (e.g. generated images),
+                which carries no gradient afterwards.
+
+        Returns:
+            `(losses, outputs)`, computed before the steps.
         """
-        if loss.dtype != tf.float32:
-            raise TypeError(f"The {group} loss must be float32 (compute losses on float32 "
-                            f"casts of the network outputs), got {loss.dtype.name}.")
-        optimizer = self.optimizers[group]
-        variables = self.optimizer_groups()[group]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        loss_weight = optimizer.scale_loss(tf.constant(1.0 / replicas))
-        gradients = tape.gradient(loss, variables, output_gradients=loss_weight)
-        if replicas > 1 and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            gradients = _spread_overflow(gradients)
-        optimizer.apply(gradients, variables)
+        return optimization.minimize(self, targets, compute)
+
+    def random_normal(self, shape, seed_generator):
+        """N(0, 1) float32 draws of `shape` from `seed_generator`; under a `tf.distribute`
+        strategy each replica draws its own."""
+        if not _tensorflow():
+            return keras.random.normal(shape, seed=seed_generator)
+        import tensorflow as tf
+
+        seed = seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+        return tf.random.stateless_normal(shape, seed)
 
     def record_losses(self, losses):
         """Counts the step, updates the loss trackers with `{name: scalar}` (their means over
-        the global batch under `tf.distribute`) and returns the trackers' current means."""
+        the global batch under distribution) and returns the trackers' current means. Names
+        that `loss_names()` does not list (the totals a step minimizes) are left out."""
         self.steps_trained.assign_add(1)
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            losses = context.all_reduce(tf.distribute.ReduceOp.MEAN, losses)
+        losses = {name: value for name, value in losses.items() if name in self.loss_trackers}
+        if _tensorflow():
+            losses = _mean_over_replicas(losses)
         for name, value in losses.items():
             self.loss_trackers[name].update_state(value)
         means = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
-        if _between_workers(tf.distribute.get_strategy()):
+        if _tensorflow() and _between_workers():
             # Keras reduces step logs across workers along axis 0, which scalars lack.
             means = {name: mean[None] for name, mean in means.items()}
         return means
@@ -283,22 +336,33 @@ def _with_schedule(optimizer, make_schedule):
     return type(optimizer).from_config(config)
 
 
-def _between_workers(strategy):
-    """Whether `strategy` all-reduces across several worker processes."""
+class _OptimizerSet:
+    """Several optimizers (built) seen as one by Keras's JAX trainer, which reads `.built`
+    and `.variables`."""
+
+    built = True
+
+    def __init__(self, optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def variables(self):
+        return [v for optimizer in self.optimizers for v in optimizer.variables]
+
+
+def _mean_over_replicas(losses):
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        return context.all_reduce(tf.distribute.ReduceOp.MEAN, losses)
+    return losses
+
+
+def _between_workers():
+    """Whether the current `tf.distribute` strategy all-reduces across worker processes."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode())
-
-
-def _spread_overflow(gradients):
-    """`gradients`, made non-finite on every replica when they are on any.
-
-    `LossScaleOptimizer` decides from the first replica's gradients alone whether to skip a
-    step, so an overflow on another replica would reach the weights through the gradient sum
-    (or, across workers, let workers disagree). Agreeing first makes every replica skip.
-    """
-    present = [g for g in gradients if g is not None]
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in present])
-    overflows = tf.distribute.get_replica_context().all_reduce(
-        tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))
-    poison = tf.where(overflows > 0, float("nan"), 0.0)
-    return [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]

@@ -4,7 +4,8 @@ import tensorflow as tf
 
 from keras_i2i.convert.common import conv_kernel, conv_transpose_kernel, spectral_v
 from keras_i2i.layers import Conv2D, Conv2DTranspose, ReflectionPadding2D, pad2d
-from keras_i2i.layers.conv import one_hot_conv, one_hot_lookup, upsample_nearest
+from keras_i2i.layers.conv_routes import one_hot_conv, one_hot_lookup
+from keras_i2i.layers.padding import upsample_nearest
 from tests.layers import numpy_ops
 from tests.testing import run_layer_test, run_on_two_replicas
 
@@ -183,7 +184,7 @@ def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_si
                                                            jit):
     """Stride-1 convolutions of small static inputs take their gradients as matrix products
     (`conv_with_matmul_gradients`); the values are those of the plain convolution's."""
-    from keras_i2i.layers import conv as conv_module
+    from keras_i2i.layers import conv_routes as conv_module
 
     x = tf.constant(rng.normal(size=(2, 7, 9, 5)), "float32")
     layer = Conv2D(6, kernel_size, padding=kernel_size // 2, pad_type=pad_type)
@@ -207,9 +208,9 @@ def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_si
 
 
 def _check_fast_path(monkeypatch, layer, x, name, plain, jit):
-    """`layer(x)` runs `keras_i2i.layers.conv.<name>` and gives the values and the gradients
+    """`layer(x)` runs `keras_i2i.layers.conv_routes.<name>` and gives the values and the gradients
     (input and kernel) of `plain(x) + bias`."""
-    from keras_i2i.layers import conv as conv_module
+    from keras_i2i.layers import conv_routes as conv_module
 
     layer(x)
 
@@ -285,7 +286,7 @@ def test_one_hot_conv_is_the_convolution_of_the_one_hot_map(pad_type):
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_one_hot_channels_are_looked_up_only_for_inference_in_the_context(monkeypatch, jit):
-    from keras_i2i.layers import conv as conv_module
+    from keras_i2i.layers import conv_routes as conv_module
 
     labels = rng.integers(0, 5, (2, 9, 11))
     x = np.concatenate([np.eye(5)[labels], rng.normal(size=(2, 9, 11, 2))], -1).astype("float32")

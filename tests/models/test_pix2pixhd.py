@@ -310,7 +310,7 @@ def test_compile_defaults_to_xla():
 def test_xla_inference_looks_up_the_one_hot_labels(monkeypatch, tmp_path):
     """Compiled with XLA, inference convolves the finest level's one-hot labels by lookup
     (`one_hot_conv`): the same images. Eager calls and the served graph convolve them."""
-    from keras_i2i.layers import conv as conv_module
+    from keras_i2i.layers import conv_routes as conv_module
 
     model = Pix2PixHD(**TINY)
     inputs = _labels()

@@ -317,7 +317,7 @@ def test_jit_compile_trains_with_finite_losses():
 def test_xla_inference_looks_up_the_one_hot_labels(monkeypatch, tmp_path):
     """Compiled with XLA, inference runs every SPADE's `mlp_shared` on the one-hot labels by
     lookup (`one_hot_conv`): the same images. Eager calls and the served graph convolve."""
-    from keras_i2i.layers import conv as conv_module
+    from keras_i2i.layers import conv_routes as conv_module
 
     model = SPADE(**TINY)
     batch = next(iter(_batches(model, count=1)))

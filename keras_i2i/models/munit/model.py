@@ -27,6 +27,7 @@ from keras import ops
 
 from keras_i2i.export import ServingInput, check_size_multiple, spatial_input
 from keras_i2i.losses import (
+    absolute,
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -48,7 +49,7 @@ MUNIT_VGG = dict(
 
 
 def _l1(x, y):
-    return ops.mean(ops.abs(ops.cast(x, "float32") - ops.cast(y, "float32")))
+    return ops.mean(absolute(ops.cast(x, "float32") - ops.cast(y, "float32")))
 
 
 def _joined(x, y):
@@ -282,11 +283,7 @@ class MUNIT(GANModel):
     def random_styles(self, batch):
         """N(0, 1) style codes (B, style_dim) from the model's seed generator; under a
         `tf.distribute` strategy every replica draws its own."""
-        seed = self.seed_generator.next()
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
-        return tf.random.stateless_normal((batch, self.style_dim), seed)
+        return self.random_normal((batch, self.style_dim), self.seed_generator)
 
     def _translate(self, images, direction, style=None):
         source, target = self._direction(direction)
@@ -384,12 +381,12 @@ class MUNIT(GANModel):
 
     # ---------------------------------------------------------------- training
 
-    def train_step(self, data):
+    def train_batch(self, data):
         """The reference's `dis_update` then `gen_update`, on one draw of random styles.
 
         The reference translates twice per iteration with the same generators, once for each
         update, each with its own random styles; here both updates use the same translations
-        (the generators' forward pass is recorded once, the discriminators update in the
+        (the generators' forward pass is computed once, the discriminators update in the
         middle of it, the generators' GAN loss then sees the updated discriminators, as in
         the reference). That is the reference with one style draw per iteration instead of
         two, and saves two content encodings and two decodings per step.
@@ -402,17 +399,18 @@ class MUNIT(GANModel):
         batch = ops.shape(x_a)[0]
         s_a, s_b = self.random_styles(batch), self.random_styles(batch)
         gen_a, gen_b = self.generator_a, self.generator_b
-        with tf.GradientTape() as tape:
+
+        def generator_losses():
             c_a, s_a_prime = gen_a.encode(x_a)
             c_b, s_b_prime = gen_b.encode(x_b)
             # Each decoder reconstructs its own domain and translates the other one's
             # content in one batch (per-sample norms: the same as two calls).
             x_a_recon, x_ba = _halves(gen_a.decode(_joined(c_a, c_b), _joined(s_a_prime, s_a)))
             x_b_recon, x_ab = _halves(gen_b.decode(_joined(c_b, c_a), _joined(s_b_prime, s_b)))
-            with tape.stop_recording():
-                d_loss = self._discriminator_step(
-                    x_a, x_b, ops.stop_gradient(x_ba), ops.stop_gradient(x_ab)
-                )
+            d_losses, _ = self.minimize(
+                {"discriminator": "d_total"},
+                lambda: (self._discriminator_losses(
+                    x_a, x_b, ops.stop_gradient(x_ba), ops.stop_gradient(x_ab)), None))
             c_b_recon, s_a_recon = gen_a.encode(x_ba)
             c_a_recon, s_b_recon = gen_b.encode(x_ab)
             losses = {
@@ -439,25 +437,26 @@ class MUNIT(GANModel):
                 )
             g_loss = sum(losses.values())
             decayed = g_loss + self._weight_decay_penalty("generator")
-        self.apply_gradients("generator", tape, decayed)
-        return self.record_losses({"d_loss": d_loss, "g_loss": g_loss, **losses})
+            return {**losses, "g_loss": g_loss, "g_total": decayed,
+                    "d_loss": d_losses["d_loss"]}, None
 
-    def _discriminator_step(self, x_a, x_b, x_ba, x_ab):
-        """The reference's `dis_update` on given translations: each domain's discriminator
-        on its real images and on the translations into it."""
-        with tf.GradientTape() as tape:
-            d_loss = 0.0
-            for discriminator, real, fake in (
-                (self.discriminator_a, x_a, x_ba),
-                (self.discriminator_b, x_b, x_ab),
-            ):
-                real_loss, fake_loss = discriminator_adversarial_loss(
-                    *self._discriminate(discriminator, real, fake), self.gan_mode, "sum"
-                )
-                d_loss += self.gan_weight * (real_loss + fake_loss)
-            decayed = d_loss + self._weight_decay_penalty("discriminator")
-        self.apply_gradients("discriminator", tape, decayed)
-        return d_loss
+        losses, _ = self.minimize({"generator": "g_total"}, generator_losses)
+        return self.record_losses(losses)
+
+    def _discriminator_losses(self, x_a, x_b, x_ba, x_ab):
+        """The reference's `dis_update` losses on given translations: each domain's
+        discriminator on its real images and on the translations into it; `{"d_loss",
+        "d_total"}`, the total with the weight decay."""
+        d_loss = 0.0
+        for discriminator, real, fake in (
+            (self.discriminator_a, x_a, x_ba),
+            (self.discriminator_b, x_b, x_ab),
+        ):
+            real_loss, fake_loss = discriminator_adversarial_loss(
+                *self._discriminate(discriminator, real, fake), self.gan_mode, "sum"
+            )
+            d_loss += self.gan_weight * (real_loss + fake_loss)
+        return {"d_loss": d_loss, "d_total": d_loss + self._weight_decay_penalty("discriminator")}
 
     def _discriminate(self, discriminator, real, fake):
         """`(real_outputs, fake_outputs)`, in one batch unless the norm is batch norm."""
@@ -473,7 +472,7 @@ class MUNIT(GANModel):
         if not self.weight_decay:
             return 0.0
         variables = self.optimizer_groups()[group]
-        return self.weight_decay * 0.5 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+        return self.weight_decay * 0.5 * sum(ops.sum(ops.square(v)) for v in variables)
 
     # ---------------------------------------------------------------- export
 

@@ -14,7 +14,7 @@ from keras import ops
 
 from keras_i2i.export import check_ids, check_size_multiple, spatial_input
 from keras_i2i.layers import instance_boundary_map
-from keras_i2i.layers.conv import one_hot_lookup
+from keras_i2i.layers.conv_routes import one_hot_lookup
 from keras_i2i.losses import (
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
@@ -51,7 +51,7 @@ class Pix2PixHD(GANModel):
 
     `call` returns the generated images (B, H, W, output_nc) in [-1, 1]. In a model compiled
     with XLA (the default), inference convolves the one-hot labels by looking up kernel rows
-    (`keras_i2i.layers.conv.one_hot_conv`: the same values, the first convolution 9x faster).
+    (`keras_i2i.layers.conv_routes.one_hot_conv`: the same values, the first convolution 9x faster).
 
     Args (the reference's option names):
         label_nc: number of label classes; 0 for an RGB input image.
@@ -439,13 +439,11 @@ class Pix2PixHD(GANModel):
             "discriminator": 0.5 * (losses["d_real"] + losses["d_fake"]),
         }
 
-    def train_step(self, data):
-        # One forward pass recorded by both tapes; each takes the gradient of its own total
-        # with respect to its own group (so the discriminator's never reaches the generator).
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            losses = self.compute_losses(data)
-        self.apply_gradients("generator", generator_tape, losses.pop("generator"))
-        self.apply_gradients("discriminator", discriminator_tape, losses.pop("discriminator"))
+    def train_batch(self, data):
+        # One forward pass; each group takes the gradient of its own total with respect to
+        # its own variables (so the discriminator's never reaches the generator).
+        losses, _ = self.minimize({"generator": "generator", "discriminator": "discriminator"},
+                                  lambda: (self.compute_losses(data), None))
         return self.record_losses(losses)
 
     def training_callbacks(self):

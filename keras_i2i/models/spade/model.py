@@ -20,7 +20,7 @@ from keras_i2i.export import (
     spatial_input,
 )
 from keras_i2i.layers import semantic_map
-from keras_i2i.layers.conv import one_hot_lookup
+from keras_i2i.layers.conv_routes import one_hot_lookup
 from keras_i2i.losses import (
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
@@ -242,9 +242,12 @@ class SPADE(GANModel):
         return self.style_encoder(images, training=training)
 
     def reparameterize(self, mu, logvar, seed=None):
-        """`z = mu + exp(logvar / 2) * eps`, eps ~ N(0, 1) (from the model's seed generator, or
-        `seed`)."""
-        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator if seed is None else seed)
+        """`z = mu + exp(logvar / 2) * eps`, eps ~ N(0, 1) (from the model's seed generator, each
+        replica its own; or from `seed`)."""
+        if seed is None:
+            eps = self.random_normal(ops.shape(mu), self.seed_generator)
+        else:
+            eps = keras.random.normal(ops.shape(mu), seed=seed)
         return mu + ops.exp(0.5 * logvar) * eps
 
     def _generate(self, semantics, z, training=False, lookup=False):
@@ -368,13 +371,14 @@ class SPADE(GANModel):
         real_features = [[f[batch:] for f in scale] for scale in features]
         return fake_features, real_features
 
-    def train_step(self, data):
+    def train_batch(self, data):
         if "label" not in data or "image" not in data:
             raise ValueError(f"SPADE trains on {{'label', 'image'}} batches, got {sorted(data)}")
         semantics = self.semantics(data["label"], data.get("instance"))
         real = ops.cast(data["image"], "float32")
-        losses = {}
-        with tf.GradientTape() as tape:
+
+        def generator_losses():
+            losses = {}
             z = None
             if self.use_vae:
                 mu, logvar = self.style_encoder(real, training=True)
@@ -389,20 +393,20 @@ class SPADE(GANModel):
                 )
             if self.lambda_vgg > 0:
                 losses["g_vgg"] = self.lambda_vgg * self.vgg_loss(real, fake)
-            g_loss = sum(losses.values())
-        self.apply_gradients("generator", tape, g_loss)
+            return {**losses, "generator": sum(losses.values())}, fake
+
+        losses, fake = self.minimize({"generator": "generator"}, generator_losses)
 
         # The reference generates the fake again with the updated generator (no gradient);
         # the image of the generator step serves instead, saving a generator pass.
-        with tf.GradientTape() as tape:
-            fake_features, real_features = self._discriminate(
-                semantics, ops.stop_gradient(fake), real
-            )
-            losses["d_real"], losses["d_fake"] = discriminator_adversarial_loss(
+        def discriminator_losses():
+            fake_features, real_features = self._discriminate(semantics, fake, real)
+            d_real, d_fake = discriminator_adversarial_loss(
                 real_features, fake_features, self.gan_mode
             )
-            d_loss = losses["d_real"] + losses["d_fake"]
-        self.apply_gradients("discriminator", tape, d_loss)
+            return {"d_real": d_real, "d_fake": d_fake, "discriminator": d_real + d_fake}, None
+
+        losses.update(self.minimize({"discriminator": "discriminator"}, discriminator_losses)[0])
         return self.record_losses(losses)
 
     # ---------------------------------------------------------------- export

@@ -1,0 +1,58 @@
+"""One training step of a model, in this process's Keras backend, for comparing backends.
+
+    KERAS_BACKEND=jax python -m tests.backend_step CASE.npz RESULT.npz
+
+`CASE.npz` holds `model` (the class name), `config` (its constructor arguments, JSON),
+`sgd` (the learning rate of the plain gradient steps every group takes: a weight then moves
+by a smooth function of its gradient, unlike Adam's first step, `lr * g / (|g| + eps)`, whose
+sign follows the rounding of gradients near 0), the weights `weight/<i>` and the batch
+`batch/<key>`. The model's random draws (`GANModel.random_normal`: SPADE's VAE, MUNIT's
+styles) come from one seeded NumPy stream, so that both backends draw the same. `RESULT.npz` gets the weights after the step
+(`weight/<i>`), every optimizer's variables (`optimizer/<group>/<i>`) and the logs
+(`log/<name>`).
+"""
+
+import json
+import sys
+
+import keras
+import numpy as np
+
+
+def run_step(case):
+    """`(model, logs)` after one `fit` step on the case's weights and batch."""
+    import keras_i2i
+
+    model = getattr(keras_i2i, str(case["model"]))(**json.loads(str(case["config"])))
+    model.set_weights([case[f"weight/{i}"] for i in range(len(model.weights))])
+    draws = np.random.default_rng(0)
+    model.random_normal = lambda shape, seed_generator: keras.ops.convert_to_tensor(
+        draws.standard_normal(tuple(shape)).astype("float32"))
+    rate = float(case["sgd"])
+    model.compile(optimizers={group: keras.optimizers.SGD(rate)
+                              for group in model.optimizer_groups()})
+    batch = {key.split("/", 1)[1]: case[key] for key in case if key.startswith("batch/")}
+    history = model.fit(_one_batch(batch), epochs=1, verbose=0, shuffle=False)
+    return model, {name: values[-1] for name, values in history.history.items()}
+
+
+def _one_batch(batch):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensors(batch)
+
+
+def result(model, logs):
+    """The arrays `RESULT.npz` holds."""
+    arrays = {f"weight/{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    for group, optimizer in model.optimizers.items():
+        for i, variable in enumerate(optimizer.variables):
+            arrays[f"optimizer/{group}/{i}"] = keras.ops.convert_to_numpy(variable.value)
+    arrays.update({f"log/{name}": np.asarray(value) for name, value in logs.items()})
+    return arrays
+
+
+if __name__ == "__main__":
+    with np.load(sys.argv[1], allow_pickle=False) as loaded:
+        case = {key: loaded[key] for key in loaded.files}
+    np.savez(sys.argv[2], **result(*run_step(case)))
