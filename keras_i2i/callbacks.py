@@ -21,7 +21,32 @@ from keras_i2i import training, visualize
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingCheckpoint(keras.callbacks.Callback):
+def writes_files(model):
+    """Whether this process writes the run's files: under TensorFlow the strategy's chief,
+    under JAX the first process."""
+    if keras.backend.backend() == "tensorflow":
+        return model.distribute_strategy.extended.should_checkpoint
+    import jax
+
+    return jax.process_index() == 0
+
+
+class _CountsSteps(keras.callbacks.Callback):
+    """Keeps `self.step`, the model's step count after the current batch, without reading the
+    model every batch: under JAX that would copy the whole training state back to the model
+    each step. Subclasses that restore a model set `self.step` themselves."""
+
+    def on_train_begin(self, logs=None):
+        self.step = self._epoch_start = int(self.model.steps_trained.numpy())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step = self._epoch_start + batch + 1  # every step counts itself once
+
+
+class TrainingCheckpoint(_CountsSteps):
     """Saves the whole training state regularly and resumes from it; stops on NaN or inf, and
     on Ctrl-C (SIGINT) or SIGTERM after writing a checkpoint.
 
@@ -69,7 +94,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.verbose = verbose
 
     def on_train_begin(self, logs=None):
-        self._writes = self.model.distribute_strategy.extended.should_checkpoint
+        self._writes = writes_files(self.model)
         if self._writes:
             training.remove_unfinished(self.directory)
         self._epoch, self._batch, self._skipped, self._ended_early = 0, 0, 0, False
@@ -82,8 +107,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                       f"{state['batch']} batches in, step {state['step']}.")
             self.model._initial_epoch = state["epoch"]  # where Keras's `fit` starts
             self._skipped = state["batch"]
+        super().on_train_begin(logs)
         self._wrap_train_function()
-        self._saved_step = self._step()
+        self._saved_step = self.step
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             self._catch_signals()
 
@@ -93,13 +119,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         `fit` then ends without `on_train_end` (the end of the data is no failure)."""
         train_function, skip = self.model.train_function, self._skipped
 
-        def train(iterator):
+        def train(*args):  # (iterator), or (state, iterator) under JAX
             nonlocal skip
             try:
                 for _ in range(skip):
-                    next(iterator)
+                    next(args[-1])
                 skip = 0
-                return train_function(iterator)
+                return train_function(*args)
             except (StopIteration, tf.errors.OutOfRangeError):
                 raise
             except BaseException:
@@ -125,9 +151,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             signal.signal(caught, signal.SIG_DFL)
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
         step = self._check_finite(logs)
         self._commit()
         self._batch = self._skipped + batch + 1
@@ -151,11 +179,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._commit()
-        self._stop_if_signalled(self._step())  # a signal after the last batch
+        self._stop_if_signalled(self.step)  # a signal after the last batch
         self._clean_up()
-
-    def _step(self):
-        return int(self.model.steps_trained.numpy())
 
     def _position(self):
         """`{"epoch", "batch"}` after the current batch (an epoch's last one ends it)."""
@@ -181,11 +206,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def _check_finite(self, logs):
         """The current step, after making sure that every logged value is finite."""
-        step = self._step()
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
-                self._stop_non_finite(step, f"{name} is {float(value)}")
-        return step
+                self._stop_non_finite(self.step, f"{name} is {float(value)}")
+        return self.step
 
     def _stop_non_finite(self, step, problem):
         if self._writes:
@@ -240,7 +264,7 @@ def _inside(frame, fit):
     return False
 
 
-class _EveryNSteps(keras.callbacks.Callback):
+class _EveryNSteps(_CountsSteps):
     """Calls `write(step, logs)` every `every` steps (and at the end of training), on the
     chief only; `log_dir` gets a TensorBoard writer."""
 
@@ -250,20 +274,20 @@ class _EveryNSteps(keras.callbacks.Callback):
         self.log_dir = log_dir
 
     def on_train_begin(self, logs=None):
-        self._writes = self.model.distribute_strategy.extended.should_checkpoint
+        super().on_train_begin(logs)
+        self._writes = writes_files(self.model)
         self._writer = (tf.summary.create_file_writer(str(self.log_dir))
                         if self.log_dir is not None and self._writes else None)
         self._written = None
-        self._seen = int(self.model.steps_trained.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.steps_trained.numpy())
-        if step // self.every > self._seen // self.every:  # passed a multiple of `every`
-            self._write(step, logs)
-        self._seen = step
+        seen = self.step
+        super().on_train_batch_end(batch, logs)
+        if self.step // self.every > seen // self.every:  # passed a multiple of `every`
+            self._write(self.step, logs)
 
     def on_train_end(self, logs=None):
-        self._write(int(self.model.steps_trained.numpy()), logs)
+        self._write(self.step, logs)
         if self._writer is not None:
             self._writer.close()
 
@@ -317,7 +341,7 @@ class SampleGrid(_EveryNSteps):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._write(self._seen, logs)  # how the run starts: step 0, or where it resumes
+        self._write(self.step, logs)  # how the run starts: step 0, or where it resumes
 
     def write(self, step, logs):
         grid = visualize.sample_grid(self.model.sample_columns(self.batch))
@@ -352,11 +376,12 @@ class LossLog(_EveryNSteps):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._rows = [row for row in _read_csv(self.csv_path) if int(row["step"]) <= self._seen]
+        self._rows = [row for row in _read_csv(self.csv_path) if int(row["step"]) <= self.step]
         self._epoch, self._batch, self._sums = 0, 0, {}
         self._last = (None, 0, {})  # epoch, batch and sums at the last row
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._epoch, self._batch = epoch, 0
 
     def on_train_batch_end(self, batch, logs=None):

@@ -10,6 +10,10 @@ them with the signature's shapes, and a bad one would otherwise fail deep inside
 silently give a wrong image. So the signatures declare each input's dtype only (any rank),
 and every endpoint first checks its inputs' layouts (`check_inputs`); the model's endpoint
 functions add what only they know (`check_ids`, `check_size_multiple`, `check_size`).
+
+    python -m keras_i2i.export PRESET_FOLDER OUT [--quiet]
+
+exports a preset folder (how models of other backends are exported).
 """
 
 import inspect
@@ -190,3 +194,17 @@ def _layout_text(layout):
 
 def _and_join(words):
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def main(argv):
+    """`PRESET_FOLDER OUT [--quiet]`: the preset's model exported to `OUT`."""
+    from keras_i2i.presets import load_preset
+
+    preset, out, *flags = argv
+    load_preset(preset).export(out, verbose="--quiet" not in flags)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

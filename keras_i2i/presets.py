@@ -7,9 +7,12 @@ holds ``config.json`` (the serialized model), ``model.weights.h5`` (optional) an
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 
 import h5py
@@ -109,6 +112,8 @@ def load_preset(path, expected_class=None, load_weights=True, **overrides):
     if not isinstance(config, dict) or "config" not in config:
         raise ValueError(f"{config_path}: expected a serialized Keras object with a 'config' key.")
     config["config"].update(overrides)
+    for module in _package_modules(config):  # registers their classes (a fresh process)
+        importlib.import_module(module)
     model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     if expected_class is not None and not isinstance(model, expected_class):
         raise ValueError(
@@ -119,6 +124,40 @@ def load_preset(path, expected_class=None, load_weights=True, **overrides):
         built_by = CONFIG_FILE + (" with the overrides" if overrides else "")
         _load_weights(model, weights_path, built_by)
     return model
+
+
+def export_in_tensorflow(model, filepath, verbose=True):
+    """`model.export(filepath)` for a model of another backend than TensorFlow: a TensorFlow
+    process exports its preset (SavedModels are TensorFlow graphs), so the SavedModel is the
+    one TensorFlow gives for these weights."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ImportError("Exporting a SavedModel needs TensorFlow (pip install tensorflow); "
+                          f"this {keras.backend.backend()} process has none.")
+    package_root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow",
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
+                                                       os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory() as folder:
+        save_preset(model, folder)
+        command = [sys.executable, "-m", "keras_i2i.export", folder, os.fspath(filepath)]
+        done = subprocess.run(command + ([] if verbose else ["--quiet"]), env=env,
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Exporting {type(model).__name__} in a TensorFlow process failed:\n"
+                           f"{done.stderr[-3000:]}")
+    print(done.stdout, end="")
+    return filepath
+
+
+def _package_modules(config):
+    """The `keras_i2i` modules a serialized object names (its class, schedules, layers)."""
+    if isinstance(config, dict):
+        named = config.get("module")
+        own = {named} if isinstance(named, str) and named.startswith("keras_i2i.") else set()
+        return own.union(*(_package_modules(value) for value in config.values()))
+    if isinstance(config, list):
+        return set().union(*(_package_modules(value) for value in config))
+    return set()
 
 
 def _load_weights(model, weights_path, built_by):

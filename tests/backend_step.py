@@ -1,6 +1,6 @@
 """One training step of a model, in this process's Keras backend, for comparing backends.
 
-    KERAS_BACKEND=jax python -m tests.backend_step CASE.npz RESULT.npz
+    KERAS_BACKEND=jax python -m tests.backend_step CASE.npz RESULT.npz [--data-parallel]
 
 `CASE.npz` holds `model` (the class name), `config` (its constructor arguments, JSON),
 `sgd` (the learning rate of the plain gradient steps every group takes: a weight then moves
@@ -52,7 +52,27 @@ def result(model, logs):
     return arrays
 
 
+
+
+def data_parallel(case):
+    """`(one device's result, two devices' result)` of the case's step under JAX, the second
+    with `keras.distribution.DataParallel` sharding the batch over two (CPU) devices."""
+    one = result(*run_step(case))
+    devices = keras.distribution.list_devices()
+    if len(devices) != 2:
+        raise RuntimeError(f"expected two devices (XLA_FLAGS), got {devices}")
+    distribution = keras.distribution.DataParallel(devices=devices)
+    with distribution.scope():
+        two = result(*run_step(case))
+    return one, two
+
+
 if __name__ == "__main__":
     with np.load(sys.argv[1], allow_pickle=False) as loaded:
         case = {key: loaded[key] for key in loaded.files}
-    np.savez(sys.argv[2], **result(*run_step(case)))
+    if sys.argv[3:] == ["--data-parallel"]:
+        one, two = data_parallel(case)
+        np.savez(sys.argv[2], **{f"one/{k}": v for k, v in one.items()},
+                 **{f"two/{k}": v for k, v in two.items()})
+    else:
+        np.savez(sys.argv[2], **result(*run_step(case)))

@@ -9,7 +9,13 @@ import tensorflow as tf
 
 from keras_i2i import data as data_lib
 from keras_i2i import schedules, training
-from keras_i2i.callbacks import LossLog, SampleGrid, TensorBoardScalars, TrainingCheckpoint
+from keras_i2i.callbacks import (
+    LossLog,
+    SampleGrid,
+    TensorBoardScalars,
+    TrainingCheckpoint,
+    writes_files,
+)
 from keras_i2i.cli import arguments, commands
 from keras_i2i.models import registry
 
@@ -69,7 +75,7 @@ def train(args):
         SampleGrid(shown, out / "samples", out / "logs", every=sample_every),
     ]
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=args.verbose, shuffle=False)
-    if not strategy.extended.should_checkpoint:
+    if not writes_files(model):
         return
     steps = int(model.steps_trained.numpy())
     if getattr(model, "instance_feat", False) and args.cluster_features:

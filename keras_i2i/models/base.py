@@ -120,7 +120,7 @@ class GANModel(keras.Model):
         self.build_networks()
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names()}
         self.steps_trained = self.add_weight(
-            shape=(), dtype="int64", initializer="zeros", trainable=False,
+            shape=(), dtype="int", initializer="zeros", trainable=False,
             aggregation="only_first_replica", name="steps_trained")
         self.built = True
 
@@ -303,10 +303,13 @@ class GANModel(keras.Model):
         """Writes a SavedModel whose signatures (`serving_endpoints`) have named inputs and
         outputs; `tf.saved_model.load(filepath).signatures["serving_default"]` serves it, and
         rejects bad inputs with an `InvalidArgumentError` saying what was expected.
-        `verbose=False` prints nothing."""
+        `verbose=False` prints nothing. Under another backend than TensorFlow, a TensorFlow
+        process exports the model's preset (SavedModels are TensorFlow graphs)."""
         if format != "tf_saved_model":
             raise ValueError(f"{type(self).__name__}.export supports format='tf_saved_model', "
                              f"got {format!r}.")
+        if not _tensorflow():
+            return preset_lib.export_in_tensorflow(self, filepath, verbose)
         from keras_i2i.export import export_saved_model
 
         return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
