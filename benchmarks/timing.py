@@ -1,12 +1,12 @@
 """What the benchmark scripts share: timing a call, describing the machine, writing JSON."""
 
+import importlib
 import json
 import os
 import platform
 import time
 
 import keras
-import tensorflow as tf
 
 
 def seconds_per_call(function, repeats, warmup):
@@ -20,10 +20,14 @@ def seconds_per_call(function, repeats, warmup):
 
 
 def machine():
-    """CPU count, load average, platform and versions, taken before the timings."""
+    """CPU count, load average, platform, the Keras backend, its devices and the versions,
+    taken before the timings."""
+    backend = keras.backend.backend()
+    library = importlib.import_module(backend)
     return {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-            "platform": platform.platform(), "tensorflow": tf.__version__,
-            "keras": keras.__version__}
+            "platform": platform.platform(), "keras": keras.__version__,
+            "backend": backend, backend: library.__version__,
+            "devices": keras.distribution.list_devices()}
 
 
 def write_results(results, path):

@@ -7,16 +7,23 @@
 by a smooth function of its gradient, unlike Adam's first step, `lr * g / (|g| + eps)`, whose
 sign follows the rounding of gradients near 0), the weights `weight/<i>` and the batch
 `batch/<key>`. The model's random draws (`GANModel.random_normal`: SPADE's VAE, MUNIT's
-styles) come from one seeded NumPy stream, so that both backends draw the same. `RESULT.npz` gets the weights after the step
-(`weight/<i>`), every optimizer's variables (`optimizer/<group>/<i>`) and the logs
-(`log/<name>`).
+styles) come from one seeded NumPy stream, so that both backends draw the same. `RESULT.npz`
+gets the weights after the step (`weight/<i>`), every optimizer's variables
+(`optimizer/<group>/<i>`) and the logs (`log/<name>`). Under JAX the process runs without
+TensorFlow.
 """
 
 import json
+import os
 import sys
 
-import keras
-import numpy as np
+if __name__ == "__main__" and os.environ.get("KERAS_BACKEND") == "jax":
+    # The models train under JAX where TensorFlow is not installed (GPU machines): every
+    # `import tensorflow` of this process fails.
+    sys.modules["tensorflow"] = None
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def run_step(case):
@@ -32,14 +39,9 @@ def run_step(case):
     model.compile(optimizers={group: keras.optimizers.SGD(rate)
                               for group in model.optimizer_groups()})
     batch = {key.split("/", 1)[1]: case[key] for key in case if key.startswith("batch/")}
-    history = model.fit(_one_batch(batch), epochs=1, verbose=0, shuffle=False)
+    size = len(next(iter(batch.values())))
+    history = model.fit(batch, batch_size=size, epochs=1, verbose=0, shuffle=False)
     return model, {name: values[-1] for name, values in history.history.items()}
-
-
-def _one_batch(batch):
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_tensors(batch)
 
 
 def result(model, logs):
@@ -50,8 +52,6 @@ def result(model, logs):
             arrays[f"optimizer/{group}/{i}"] = keras.ops.convert_to_numpy(variable.value)
     arrays.update({f"log/{name}": np.asarray(value) for name, value in logs.items()})
     return arrays
-
-
 
 
 def data_parallel(case):

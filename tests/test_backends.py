@@ -65,10 +65,13 @@ def case_arrays(name, seed=0, batch=None):
     return arrays
 
 
-# MUNIT's step differs by 1.1e-3 (these weights) to 7.5e-3 (other draws) of a variable's
-# largest gradient, in its translation path (decoder a, its MLP, content encoder b), while
-# each network's gradients alone agree to 1e-6 across backends. Not explained yet: the case
-# stays, as a strict expected failure, until it is.
+# MUNIT's step differs by 1.1e-3 of the largest gradient (these weights; up to 7.5e-3 with
+# other draws) in style encoder a's first convolution (2.6e-4 in content encoder b's), while
+# the losses agree to 1e-7 and each network's gradients alone agree to 1e-6. Not the CPU
+# convolution routes (TensorFlow without them differs the same), and not an ill-conditioned
+# sum: other orders of the additions within a backend (two devices; single-threaded Eigen
+# under JAX; oneDNN off under TensorFlow) move no gradient by more than 1e-6 of its scale.
+# Not explained yet: the case stays, as a strict expected failure, until it is.
 MUNIT_OPEN = pytest.mark.xfail(strict=True, reason="MUNIT step: gradients differ by ~1e-3 "
                                "of their scale between backends, cause not found yet")
 NAMES = [pytest.param(name, marks=MUNIT_OPEN) if name == "munit" else name
@@ -131,3 +134,62 @@ def test_data_parallel_on_two_devices_gives_the_one_device_step(tmp_path):
         one, two = ({key[4:]: out[key] for key in out.files if key.startswith(prefix)}
                     for prefix in ("one/", "two/"))
     assert_same_step(case, one, two)
+
+
+# The command under JAX, in one process: train one epoch, resume for a second, translate,
+# export (through a TensorFlow process).
+COMMAND_UNDER_JAX = """
+import sys
+from keras_i2i import cli
+out, labels, instances = sys.argv[1:4]
+train = ["train", "--model", "spade", "--preset", "synthetic", "--ngf", "8", "--ndf", "8",
+         "--spade-hidden", "8", "--n-layers-d", "2", "--data", "synthetic",
+         "--synthetic-samples", "8", "--size", "32", "--batch-size", "4", "--verbose", "0",
+         "--log-every", "1", "--out", out + "/run"]
+for epochs in ("1", "2"):
+    assert cli.main(train + ["--epochs", epochs]) == 0
+assert cli.main(["translate", "--model", "spade", "--preset", out + "/run", labels, "--with",
+                 "instance=" + instances, "--out", out + "/translated"]) == 0
+assert cli.main(["export", "--model", "spade", "--preset", out + "/run",
+                 "--out", out + "/served"]) == 0
+"""
+
+
+@pytest.mark.slow
+def test_the_command_trains_resumes_translates_and_exports_under_jax(tmp_path):
+    """`keras-i2i` under JAX: a second run resumes the first's checkpoint (4 steps in all,
+    one row of losses per step, grids), `translate` writes what this TensorFlow process's
+    model of the same preset generates, and the SavedModel `export` writes serves it too."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from keras_i2i import SPADE
+
+    scenes = tmp_path / "scenes"
+    synthetic.write_paired(scenes, 2, phase="test", size=32)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", COMMAND_UNDER_JAX, tmp_path,
+                           scenes / "test_label", scenes / "test_inst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Resuming from" in done.stdout and "step 2" in done.stdout, done.stdout
+    run = tmp_path / "run"
+    with open(run / "losses.csv") as rows:
+        assert [row.split(",")[0] for row in rows.read().split()[1:]] == ["1", "2", "3", "4"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "ckpt-000000004"
+
+    model = SPADE.from_preset(run / "preset")
+    assert int(model.steps_trained.numpy()) == 4
+    names = sorted(p.name for p in (scenes / "test_label").iterdir())
+    labels = np.stack([np.asarray(Image.open(scenes / "test_label" / n)) for n in names])
+    instances = np.stack([np.asarray(Image.open(scenes / "test_inst" / n)) for n in names])
+    expected = model.translate(labels[..., None], instances[..., None].astype("int32"))
+    translated = np.stack([np.asarray(Image.open(tmp_path / "translated" / n)) for n in names])
+    as_png = np.round((np.clip(expected, -1, 1) + 1) * 127.5)
+    assert np.abs(translated.astype("float32") - as_png).max() <= 1  # rounding at .5
+
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_default"]
+    image = served(label=tf.constant(labels[..., None].astype("int32")),
+                   instance=tf.constant(instances[..., None].astype("int32")))["image"]
+    np.testing.assert_allclose(image.numpy(), expected, atol=1e-5)

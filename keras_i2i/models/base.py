@@ -241,10 +241,16 @@ class GANModel(keras.Model):
 
     def train_step(self, *args):
         """Keras's step: `train_batch(data)`; under JAX `(state, data) -> (logs, state)`, the
-        variables' values threaded through (see `optimization`)."""
+        variables' values threaded through (see `optimization`). `data` is the dict batch
+        (`fit(dataset)`, `fit(x=dict)`, `train_on_batch(dict)`)."""
+        *state, data = args
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if not isinstance(data, dict):
+            raise TypeError(f"{type(self).__name__} trains on dict batches (keras_i2i.data's "
+                            f"loaders give them), got {type(data).__name__}")
         if _tensorflow():
-            return self.train_batch(*args)
-        return optimization.train_step_jax(self, *args)
+            return self.train_batch(data)
+        return optimization.train_step_jax(self, *state, data)
 
     def jax_state_variables(self):
         """The variables of the JAX training state, in the order of Keras's JAX trainer:
@@ -313,6 +319,19 @@ class GANModel(keras.Model):
         from keras_i2i.export import export_saved_model
 
         return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
+
+
+def concrete(tensor):
+    """Whether `tensor` holds values: not traced (by `tf.function`, `jax.jit`), not symbolic."""
+    if isinstance(tensor, keras.KerasTensor):
+        return False
+    if _tensorflow():
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    import jax
+
+    return not isinstance(tensor, jax.core.Tracer)
 
 
 def with_target(columns, batch):

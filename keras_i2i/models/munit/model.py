@@ -22,10 +22,8 @@ import secrets
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_i2i.export import ServingInput, check_size_multiple, spatial_input
 from keras_i2i.losses import (
     absolute,
     VGGPerceptualLoss,
@@ -482,6 +480,10 @@ class MUNIT(GANModel):
         `style` float32 (B, style_dim) -> `{"image"}`; `encode_style_a`, `encode_style_b`:
         `image` -> `{"style"}`. The graph checks the shapes, H and W multiples of
         `size_multiple`."""
+        import tensorflow as tf  # exporting needs TensorFlow; the model does not
+
+        from keras_i2i.export import ServingInput, check_size_multiple, spatial_input
+
         style = ServingInput("style", ("B", self.style_dim))
 
         def image_input(domain):

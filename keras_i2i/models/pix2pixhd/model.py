@@ -9,10 +9,8 @@ perceptual loss, both weighted 10.
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_i2i.export import check_ids, check_size_multiple, spatial_input
 from keras_i2i.layers import instance_boundary_map
 from keras_i2i.layers.conv_routes import one_hot_lookup
 from keras_i2i.losses import (
@@ -21,7 +19,7 @@ from keras_i2i.losses import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from keras_i2i.models.base import GANModel, int_maps, with_target
+from keras_i2i.models.base import GANModel, concrete, int_maps, with_target
 from keras_i2i.models.discriminators import MultiscaleDiscriminator
 from keras_i2i.models.pix2pixhd import clustering
 from keras_i2i.models.pix2pixhd.encoder import FeatureEncoder
@@ -228,7 +226,9 @@ class Pix2PixHD(GANModel):
                     f"Pix2PixHD takes inputs whose height and width are multiples of {multiple}"
                     f", got {height}x{width}; build it with pad_inputs=True to pad them."
                 )
-            if len(static) < 2:
+            if len(static) < 2:  # a TensorFlow graph of unknown sizes
+                import tensorflow as tf
+
                 tf.debugging.assert_equal(
                     (height % multiple, width % multiple),
                     (0, 0),
@@ -587,10 +587,11 @@ class Pix2PixHD(GANModel):
             raise ValueError("choose_clusters needs a model built with instance_feat=True")
         label, instance = ops.cast(label, "int32"), ops.cast(instance, "int32")
         counts = ops.take(self.cluster_counts, label)
-        if tf.executing_eagerly():
+        if concrete(counts):
             _check_choices(counts, instance, choices or {})
-        mixed = _mix(ops.cast(instance, "int64") + seed * 0x9E3779B9)
-        index = ops.cast(mixed % ops.cast(ops.maximum(counts, 1), "int64"), "int32")
+        offset = ops.cast(seed * 0x9E3779B9 % 2**32, "uint32")
+        mixed = _mix(ops.cast(instance, "uint32") + offset)
+        index = ops.cast(mixed % ops.cast(ops.maximum(counts, 1), "uint32"), "int32")
         for instance_id, cluster in (choices or {}).items():
             index = ops.where(ops.equal(instance, instance_id), cluster, index)
         return index
@@ -604,6 +605,10 @@ class Pix2PixHD(GANModel):
         `translate_features` (+ "features") and `translate_encoded` (+ the "image" whose
         instance features to use). The graph checks that the inputs have one (B, H, W), the
         label ids and, without `pad_inputs`, the size."""
+        import tensorflow as tf  # exporting needs TensorFlow; the model does not
+
+        from keras_i2i.export import spatial_input
+
         base = (
             [spatial_input("label", 1, tf.int32)]
             if self.label_nc
@@ -631,6 +636,8 @@ class Pix2PixHD(GANModel):
 
     def _checked_served_inputs(self, inputs):
         """The inputs, once the served graph has checked the label ids and the size."""
+        from keras_i2i.export import check_ids, check_size_multiple
+
         key = "label" if self.label_nc else "input"
         first = inputs[key]
         if self.label_nc:
@@ -696,11 +703,9 @@ def _copy_weights(source, target):
 
 
 def _mix(x):
-    """A 32-bit integer hash of int64 `x` (two rounds of xor-shift-multiply, masked)."""
-    mask = 0xFFFFFFFF
-    x = ops.bitwise_and(x, mask)
+    """A hash of uint32 `x` (two rounds of xor-shift-multiply, modulo 2**32)."""
     for _ in range(2):
-        x = ops.bitwise_and(ops.bitwise_xor(ops.right_shift(x, 16), x) * 0x45D9F3B, mask)
+        x = ops.bitwise_xor(ops.right_shift(x, 16), x) * 0x45D9F3B
     return ops.bitwise_xor(ops.right_shift(x, 16), x)
 
 

@@ -9,16 +9,8 @@ the image, fake and real in one batch, as the reference feeds them.
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_i2i.export import (
-    ServingInput,
-    check_ids,
-    check_size,
-    check_size_multiple,
-    spatial_input,
-)
 from keras_i2i.layers import semantic_map
 from keras_i2i.layers.conv_routes import one_hot_lookup
 from keras_i2i.losses import (
@@ -417,6 +409,10 @@ class SPADE(GANModel):
         `translate_with_style` (the same + `z` float32 (B, z_dim)) and `encode_style`
         (`image` float32 (B, H, W, 3) -> `{"mu", "logvar"}`). The graph checks the inputs'
         shapes, the label ids and the size (as `translate` does)."""
+        import tensorflow as tf  # exporting needs TensorFlow; the model does not
+
+        from keras_i2i.export import ServingInput, spatial_input
+
         maps = [spatial_input("label", 1, tf.int32)]
         if self.use_instance:
             maps.append(spatial_input("instance", 1, tf.int32))
@@ -445,6 +441,8 @@ class SPADE(GANModel):
 
     def _checked_served_label(self, label):
         """The label map, once the served graph has checked its ids and size."""
+        from keras_i2i.export import check_ids, check_size, check_size_multiple
+
         dontcare = " + dontcare" if self.contain_dontcare_label else ""
         label = check_ids(label, "label", self.num_classes, f"label_nc {self.label_nc}{dontcare}")
         if self.use_vae:
