@@ -53,30 +53,17 @@ writers for all the layouts above.
 """
 
 
-import importlib
+from keras_i2i.data import synthetic
 
-# Imported when first used: the loaders need TensorFlow (`tf.data`), the models that read
-# `synthetic.NUM_CLASSES` do not.
-_NAMES = {
-    "boxes": "boxes", "unpaired_boxes": "boxes",
-    "paired_images": "paired", "paired_labels": "paired",
-    "SkippedSamples": "pipeline",
-    "DATASETS": "registry", "DatasetSettings": "registry", "dataset_settings": "registry",
-    "Preprocess": "transforms",
-    "multi_domain": "unpaired", "unpaired": "unpaired",
-    "video_clips": "video",
-}
-
-__all__ = [*_NAMES, "synthetic"]
-
-
-def __getattr__(name):
-    if name == "synthetic":
-        return importlib.import_module("keras_i2i.data.synthetic")
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"keras_i2i.data.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'keras_i2i.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+try:
+    import tensorflow  # noqa: F401
+except ImportError:  # the loaders need TensorFlow; models and synthetic scenes do not
+    pass
+else:
+    from keras_i2i.data.boxes import boxes, unpaired_boxes
+    from keras_i2i.data.paired import paired_images, paired_labels
+    from keras_i2i.data.pipeline import SkippedSamples
+    from keras_i2i.data.registry import DATASETS, DatasetSettings, dataset_settings
+    from keras_i2i.data.transforms import Preprocess
+    from keras_i2i.data.unpaired import multi_domain, unpaired
+    from keras_i2i.data.video import video_clips

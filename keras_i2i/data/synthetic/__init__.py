@@ -8,8 +8,6 @@ instance ids) rendered as "day" or "night" photos or "edges", generated on the f
 >>> labels = segment(images)                      # the exact oracle segmenter  # doctest: +SKIP
 """
 
-import importlib
-
 from keras_i2i.data.synthetic.procedural import (
     CLASS_NAMES,
     DOMAINS,
@@ -23,18 +21,15 @@ from keras_i2i.data.synthetic.procedural import (
     segment,
 )
 
-# The `tf.data` datasets and the writers (which use them) are imported when first used: the
-# scenes themselves are NumPy, and need no TensorFlow.
-_NAMES = {**dict.fromkeys(["boxes", "multi_domain", "scenes", "unpaired", "videos"], "datasets"),
-          **dict.fromkeys(["write_boxes", "write_paired", "write_unpaired", "write_videos"],
-                          "writers")}
-
-
-def __getattr__(name):
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"keras_i2i.data.synthetic.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'keras_i2i.data.synthetic' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_NAMES])
+try:
+    import tensorflow  # noqa: F401
+except ImportError:  # the tf.data datasets and the writers need TensorFlow; the scenes do not
+    pass
+else:
+    from keras_i2i.data.synthetic.datasets import boxes, multi_domain, scenes, unpaired, videos
+    from keras_i2i.data.synthetic.writers import (
+        write_boxes,
+        write_paired,
+        write_unpaired,
+        write_videos,
+    )
