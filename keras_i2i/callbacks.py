@@ -34,7 +34,7 @@ def writes_files(model):
 class _CountsSteps(keras.callbacks.Callback):
     """Keeps `self.step`, the model's step count after the current batch, without reading the
     model every batch: under JAX that would copy the whole training state back to the model
-    each step. Subclasses that restore a model set `self.step` themselves."""
+    each step. A subclass that restores a model calls `on_train_begin` after restoring."""
 
     def on_train_begin(self, logs=None):
         self.step = self._epoch_start = int(self.model.steps_trained.numpy())
@@ -44,6 +44,10 @@ class _CountsSteps(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step = self._epoch_start + batch + 1  # every step counts itself once
+
+    def _batches(self):
+        """The batches trained in this epoch by this `fit` (after the current one)."""
+        return self.step - self._epoch_start
 
 
 class TrainingCheckpoint(_CountsSteps):
@@ -377,30 +381,29 @@ class LossLog(_EveryNSteps):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._rows = [row for row in _read_csv(self.csv_path) if int(row["step"]) <= self.step]
-        self._epoch, self._batch, self._sums = 0, 0, {}
+        self._epoch, self._sums = 0, {}
         self._last = (None, 0, {})  # epoch, batch and sums at the last row
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._epoch, self._batch = epoch, 0
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras logs each loss's mean since the epoch began: mean * batches is the sum.
-        self._batch += 1
-        self._sums = {name: float(value) * self._batch for name, value in (logs or {}).items()}
+        self._sums = {name: float(value) * (batch + 1) for name, value in (logs or {}).items()}
         super().on_train_batch_end(batch, logs)
 
     def write(self, step, logs):
         epoch, batch, sums = self._last
         if epoch != self._epoch:  # a new epoch since the last row: its steps alone
             batch, sums = 0, {}
-        count = max(self._batch - batch, 1)
+        count = max(self._batches() - batch, 1)
         row = {"step": step, "epoch": self._epoch + 1}
         row.update({name: (total - sums.get(name, 0.0)) / count
                     for name, total in self._sums.items()})
         for group, optimizer in self.model.optimizers.items():
             row[f"lr_{group}"] = applied_learning_rate(optimizer)
-        self._last = (self._epoch, self._batch, self._sums)
+        self._last = (self._epoch, self._batches(), self._sums)
         self._rows.append(row)
         _write_csv(self.csv_path, self._rows)
         if self.plot_path is not None:
