@@ -7,12 +7,10 @@ holds ``config.json`` (the serialized model), ``model.weights.h5`` (optional) an
 """
 
 import datetime
-import importlib.util
+import importlib
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 
 import h5py
@@ -124,29 +122,6 @@ def load_preset(path, expected_class=None, load_weights=True, **overrides):
         built_by = CONFIG_FILE + (" with the overrides" if overrides else "")
         _load_weights(model, weights_path, built_by)
     return model
-
-
-def export_in_tensorflow(model, filepath, verbose=True):
-    """`model.export(filepath)` for a model of another backend than TensorFlow: a TensorFlow
-    process exports its preset (SavedModels are TensorFlow graphs), so the SavedModel is the
-    one TensorFlow gives for these weights."""
-    if importlib.util.find_spec("tensorflow") is None:
-        raise ImportError("Exporting a SavedModel needs TensorFlow (pip install tensorflow); "
-                          f"this {keras.backend.backend()} process has none.")
-    package_root = str(pathlib.Path(__file__).resolve().parents[1])
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow",
-           "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
-                                                       os.environ.get("PYTHONPATH")]))}
-    with tempfile.TemporaryDirectory() as folder:
-        save_preset(model, folder)
-        command = [sys.executable, "-m", "keras_i2i.export", folder, os.fspath(filepath)]
-        done = subprocess.run(command + ([] if verbose else ["--quiet"]), env=env,
-                              capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"Exporting {type(model).__name__} in a TensorFlow process failed:\n"
-                           f"{done.stderr[-3000:]}")
-    print(done.stdout, end="")
-    return filepath
 
 
 def _package_modules(config):

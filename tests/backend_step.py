@@ -1,4 +1,4 @@
-"""One training step of a model, in this process's Keras backend, for comparing backends.
+"""Training steps of a model, in this process's Keras backend, for comparing backends.
 
     KERAS_BACKEND=jax python -m tests.backend_step CASE.npz RESULT.npz [--data-parallel]
 
@@ -6,11 +6,14 @@
 `sgd` (the learning rate of the plain gradient steps every group takes: a weight then moves
 by a smooth function of its gradient, unlike Adam's first step, `lr * g / (|g| + eps)`, whose
 sign follows the rounding of gradients near 0), the weights `weight/<i>` and the batch
-`batch/<key>`. The model's random draws (`GANModel.random_normal`: SPADE's VAE, MUNIT's
-styles) come from one seeded NumPy stream, so that both backends draw the same. `RESULT.npz`
-gets the weights after the step (`weight/<i>`), every optimizer's variables
-(`optimizer/<group>/<i>`) and the logs (`log/<name>`). Under JAX the process runs without
-TensorFlow.
+`batch/<key>`; optionally the dtype policy `policy` (float32 by default), `compile`'s
+arguments `compile` (JSON), `callbacks` (True: `fit` with the model's `training_callbacks()`),
+and `batch_size`: the batch's rows are then that many per step, one `fit` each, in order
+(one step on the whole batch by default). The model's random draws
+(`GANModel.random_normal`: SPADE's VAE, MUNIT's styles) come from one seeded NumPy stream,
+so that both backends draw the same. `RESULT.npz` gets the weights after the steps
+(`weight/<i>`), every optimizer's variables (`optimizer/<group>/<i>`) and the last step's
+logs (`log/<name>`). Under JAX the process runs without TensorFlow.
 """
 
 import json
@@ -27,9 +30,11 @@ import numpy as np  # noqa: E402
 
 
 def run_step(case):
-    """`(model, logs)` after one `fit` step on the case's weights and batch."""
+    """`(model, logs)` after the `fit` steps of the case on its weights and batch, under its
+    dtype policy (set globally)."""
     import keras_i2i
 
+    keras.config.set_dtype_policy(str(case.get("policy", "float32")))
     model = getattr(keras_i2i, str(case["model"]))(**json.loads(str(case["config"])))
     model.set_weights([case[f"weight/{i}"] for i in range(len(model.weights))])
     draws = np.random.default_rng(0)
@@ -37,10 +42,16 @@ def run_step(case):
         draws.standard_normal(tuple(shape)).astype("float32"))
     rate = float(case["sgd"])
     model.compile(optimizers={group: keras.optimizers.SGD(rate)
-                              for group in model.optimizer_groups()})
+                              for group in model.optimizer_groups()},
+                  **json.loads(str(case.get("compile", "{}"))))
     batch = {key.split("/", 1)[1]: case[key] for key in case if key.startswith("batch/")}
-    size = len(next(iter(batch.values())))
-    history = model.fit(batch, batch_size=size, epochs=1, verbose=0, shuffle=False)
+    rows = len(next(iter(batch.values())))
+    size = int(case.get("batch_size", rows))
+    callbacks = model.training_callbacks() if case.get("callbacks", False) else []
+    for start in range(0, rows, size):
+        history = model.fit({key: value[start:start + size] for key, value in batch.items()},
+                            batch_size=size, epochs=1, verbose=0, shuffle=False,
+                            callbacks=callbacks)
     return model, {name: values[-1] for name, values in history.history.items()}
 
 

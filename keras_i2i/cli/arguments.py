@@ -151,8 +151,10 @@ def _train_command(commands, model_spec):
     run.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                      help="continue from --out's newest checkpoint (default)")
     run.add_argument("--epochs", type=int,
-                     help="default: the model's niter + niter_decay when it has them, else 10")
-    run.add_argument("--batch-size", type=int, default=1, help="global batch size")
+                     help="default: the model's niter + niter_decay (DRIT's n_ep) when it has "
+                          "them, else 10")
+    run.add_argument("--batch-size", type=int,
+                     help="global batch size (default: the model's, 1; DRIT's 2 x d_iter)")
     run.add_argument("--schedule", choices=registry.SCHEDULES,
                      help="learning-rate schedule (default: the model's reference one)")
     run.add_argument("--decay-epochs", type=int,

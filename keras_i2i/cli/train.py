@@ -54,6 +54,7 @@ def train(args):
         model = spec.model_class.from_preset(args.preset, **overrides)
         if args.coarse_model is not None and not resuming:
             _load_coarse_model(model, args)
+    args.batch_size = args.batch_size or model.default_batch_size
     dataset, steps_per_epoch = _training_data(spec, args, strategy, model, name, data_overrides)
     epochs = args.epochs or _default_epochs(model)
     _record_options(out, args, name, model, epochs)
@@ -97,7 +98,7 @@ def _load_coarse_model(model, args):
 def _default_epochs(model):
     if hasattr(model, "niter") and hasattr(model, "niter_decay"):
         return model.niter + model.niter_decay
-    return 10
+    return getattr(model, "n_ep", 10)
 
 
 def _training_data(spec, args, strategy, model, name, overrides):

@@ -16,7 +16,7 @@ from keras_i2i.layers.normalization import (
     LayerNorm,
 )
 
-NORMS = ("none", "instance", "batch", "layer", "adain")
+NORMS = ("none", "instance", "batch", "layer", "layer_biased", "adain")
 ACTIVATIONS = {
     "none": lambda x: x,
     "relu": ops.relu,
@@ -26,6 +26,8 @@ ACTIVATIONS = {
 
 
 def _make_norm(norm, policy):
+    if norm == "layer_biased":
+        return LayerNorm(unbiased=False, name="norm", dtype=policy)
     layers = {
         "instance": InstanceNormalization,
         "batch": BatchNorm,
@@ -46,8 +48,9 @@ class ConvBlock(keras.layers.Layer):
     Args:
         filters, kernel_size, strides, padding, pad_type: as `Conv2D`.
         norm: `"none"`, `"instance"` (`InstanceNorm2d(affine=False)`), `"batch"`
-            (`BatchNorm2d`), `"layer"` (MUNIT's `LayerNorm`) or `"adain"`.
-        activation: `"relu"`, `"lrelu"` (slope 0.2), `"tanh"` or `"none"`.
+            (`BatchNorm2d`), `"layer"` (MUNIT's `LayerNorm`), `"layer_biased"` (DRIT's
+            `LayerNorm`, `F.layer_norm`: `LayerNorm(unbiased=False)`) or `"adain"`.
+        activation: `"relu"`, `"lrelu"` (slope `negative_slope`), `"tanh"` or `"none"`.
         spectral_norm: spectral-normalize the convolution.
         use_bias: convolution bias (SPADE drops it when spectral norm is followed by a norm).
         transposed: use `Conv2DTranspose` (zero padding, no spectral norm).
@@ -55,6 +58,7 @@ class ConvBlock(keras.layers.Layer):
         kernel_initializer: Keras initializer of the convolution.
         upsample: 2 upsamples the input (nearest) before the padding, as `Conv2D(upsample=2)`.
         one_hot_channels: leading one-hot input channels, as `Conv2D`.
+        negative_slope: the slope of `"lrelu"` (0.2; `nn.LeakyReLU()`'s default is 0.01).
 
     Sub-layers: `conv` and, unless `norm="none"`, `norm_layer` (named "norm"). A `training`
     argument given to the call reaches them (spectral-norm power iteration, batch statistics).
@@ -76,6 +80,7 @@ class ConvBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         upsample=1,
         one_hot_channels=0,
+        negative_slope=0.2,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,6 +106,7 @@ class ConvBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.upsample = upsample
         self.one_hot_channels = one_hot_channels
+        self.negative_slope = negative_slope
 
     def build(self, input_shape):
         x_shape = input_shape[0] if self.norm == "adain" else input_shape
@@ -135,6 +141,8 @@ class ConvBlock(keras.layers.Layer):
         y = self.conv(x)
         if self.norm != "none":
             y = self.norm_layer([y, inputs[1]] if self.norm == "adain" else y)
+        if self.activation == "lrelu":
+            return ops.leaky_relu(y, negative_slope=self.negative_slope)
         return ACTIVATIONS[self.activation](y)
 
     def compute_output_shape(self, input_shape):
@@ -159,6 +167,7 @@ class ConvBlock(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "upsample": self.upsample,
             "one_hot_channels": self.one_hot_channels,
+            "negative_slope": self.negative_slope,
         }
 
 

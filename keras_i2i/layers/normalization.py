@@ -55,23 +55,29 @@ class InstanceNormalization(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class LayerNorm(keras.layers.Layer):
-    """MUNIT's `LayerNorm`: per sample over H, W, C, `(x - mean) / (std + epsilon)` with the
-    *unbiased* std, then per-channel `gamma`, `beta`. (B, H, W, C) -> same shape.
+    """Layer norm per sample over H, W, C with a per-channel `gamma`, `beta`: (B, H, W, C) ->
+    same shape. Two references' formulas:
 
-    Not `keras.layers.LayerNormalization`, which uses the biased variance inside the sqrt.
-    Weights: `gamma` (C,), initialized uniform in [0, 1) as in MUNIT; `beta` (C,).
+    - `unbiased=True` (MUNIT's `LayerNorm`): `(x - mean) / (std + epsilon)` with the
+      *unbiased* std; `gamma` initialized uniform in [0, 1) as in MUNIT.
+    - `unbiased=False` (DRIT's `LayerNorm`, i.e. `F.layer_norm` over C, H, W):
+      `(x - mean) / sqrt(var + epsilon)` with the biased variance; `gamma` initialized to 1.
+
+    Not `keras.layers.LayerNormalization` over H, W, C, whose `gamma` is per element.
+    Weights: `gamma` (C,), `beta` (C,) (initialized to 0).
     """
 
-    def __init__(self, epsilon=1e-5, **kwargs):
+    def __init__(self, epsilon=1e-5, unbiased=True, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
+        self.unbiased = unbiased
 
     def build(self, input_shape):
         channels = (input_shape[-1],)
         self.gamma = self.add_weight(
             name="gamma",
             shape=channels,
-            initializer=keras.initializers.RandomUniform(0.0, 1.0),
+            initializer=keras.initializers.RandomUniform(0.0, 1.0) if self.unbiased else "ones",
             autocast=False,
         )
         self.beta = self.add_weight(
@@ -80,15 +86,20 @@ class LayerNorm(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
-        shape = ops.shape(x)
-        count = ops.cast(shape[1] * shape[2] * shape[3], "float32")
         centered = x - ops.mean(x, axis=(1, 2, 3), keepdims=True)
-        std = ops.sqrt(ops.sum(ops.square(centered), axis=(1, 2, 3), keepdims=True) / (count - 1.0))
-        y = centered / (std + self.epsilon) * self.gamma + self.beta
-        return ops.cast(y, self.compute_dtype)
+        squares = ops.square(centered)
+        if self.unbiased:
+            shape = ops.shape(x)
+            count = ops.cast(shape[1] * shape[2] * shape[3], "float32")
+            std = ops.sqrt(ops.sum(squares, axis=(1, 2, 3), keepdims=True) / (count - 1.0))
+            normalized = centered / (std + self.epsilon)
+        else:
+            variance = ops.mean(squares, axis=(1, 2, 3), keepdims=True)
+            normalized = centered * ops.rsqrt(variance + self.epsilon)
+        return ops.cast(normalized * self.gamma + self.beta, self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {**super().get_config(), "epsilon": self.epsilon, "unbiased": self.unbiased}
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")

@@ -26,19 +26,19 @@ replica computes its losses as means over its own part of the global batch, `min
 them into the gradient of the global-batch mean, and `record_losses` logs global means.
 Batches must split evenly across replicas (batch with `drop_remainder=True`). Under JAX,
 `keras.distribution.DataParallel` shards the batch of one global computation.
-"""
 
-import contextlib
+What differs between the backends is in `backend` (and the optimizer steps in
+`optimization`); this module reads the same under both. Model files also take from here
+`concrete`, `with_target` and `int_maps`.
+"""
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_i2i import presets as preset_lib
-from keras_i2i.models import optimization
-
-
-def _tensorflow():
-    return keras.backend.backend() == "tensorflow"
+from keras_i2i.models import backend, optimization
+from keras_i2i.models.backend import concrete  # noqa: F401 (models import it from here)
 
 
 class GANModel(keras.Model):
@@ -47,6 +47,9 @@ class GANModel(keras.Model):
     size_multiple = 1
     """What the height and width of inputs must be multiples of (the network's
     downsampling); subclasses say theirs."""
+
+    default_batch_size = 1
+    """The batch size of the reference training (`keras-i2i train`'s default)."""
 
     def __new__(cls, *args, **kwargs):
         # keras.Model.__new__ drops the constructor arguments, so Keras's automatic
@@ -155,14 +158,14 @@ class GANModel(keras.Model):
                     f"{type(self).__name__}.compile() takes no `{argument}`: the model defines "
                     "its losses; pass `optimizers={group: optimizer}` to replace optimizers."
                 )
-        replicated = self._replicas() > 1
+        replicated = backend.replicas(self) > 1
         xla_networks = replicated and kwargs.get("jit_compile") is True
         if xla_networks:
             kwargs["jit_compile"] = False
         super().compile(optimizer=None, **kwargs)
-        self._compile_networks_with_xla(xla_networks)
+        backend.compile_networks_with_xla(self.layers, xla_networks)
         groups = self.optimizer_groups()
-        with self._strategy_scope():
+        with backend.strategy_scope(self):
             chosen = {**self.default_optimizers(), **(optimizers or {})}
             if learning_rate_schedule is not None:
                 chosen = {group: _with_schedule(optimizer, learning_rate_schedule)
@@ -174,32 +177,13 @@ class GANModel(keras.Model):
         self.optimizers = {group: self._prepare_optimizer(chosen[group], groups[group])
                            for group in groups}
         self._xla_networks = xla_networks
-        if not _tensorflow():
-            # Keras's JAX trainer threads `self.optimizer.variables` through its steps.
-            self.optimizer = _OptimizerSet(list(self.optimizers.values()))
-
-    def _replicas(self):
-        """The number of replicas of a `tf.distribute` strategy (1 under JAX)."""
-        return self.distribute_strategy.num_replicas_in_sync if _tensorflow() else 1
-
-    def _strategy_scope(self):
-        return self.distribute_strategy.scope() if _tensorflow() else contextlib.nullcontext()
-
-    def _compile_networks_with_xla(self, enabled):
-        """Makes each sub-network's `call` an XLA-compiled function (its gradient compiles
-        with it), or restores the class's own `call`."""
-        for network in self.layers:
-            network.__dict__.pop("call", None)
-            if enabled:
-                import tensorflow as tf
-
-                network.call = tf.function(network.call, jit_compile=True, reduce_retracing=True)
+        self.optimizer = backend.trainer_optimizer(list(self.optimizers.values()))
 
     def _prepare_optimizer(self, optimizer, variables):
         if (self.dtype_policy.name == "mixed_float16"
                 and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        with self._strategy_scope():
+        with backend.strategy_scope(self):
             optimizer.build(variables)
         return optimizer
 
@@ -208,11 +192,7 @@ class GANModel(keras.Model):
         TensorFlow (its `predict`, or a `jit_compile` function of the caller's): inference code
         measured faster there may then be chosen. Eager calls, exported graphs and JAX (whose
         GPUs ran the plain convolutions as fast) get False."""
-        if not (_tensorflow() and self.compiled and self.jit_compile is True):
-            return False
-        import tensorflow as tf
-
-        return not tf.executing_eagerly()
+        return backend.traced_for_xla(self)
 
     def get_compile_config(self):
         """What `compile` was given (every group's optimizer included), for `.keras` files."""
@@ -241,29 +221,24 @@ class GANModel(keras.Model):
 
     def train_step(self, *args):
         """Keras's step: `train_batch(data)`; under JAX `(state, data) -> (logs, state)`, the
-        variables' values threaded through (see `optimization`). `data` is the dict batch
-        (`fit(dataset)`, `fit(x=dict)`, `train_on_batch(dict)`)."""
+        variables' values threaded through (see `backend.train_step`). `data` is the dict
+        batch (`fit(dataset)`, `fit(x=dict)`, `train_on_batch(dict)`)."""
         *state, data = args
         data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if not isinstance(data, dict):
             raise TypeError(f"{type(self).__name__} trains on dict batches (keras_i2i.data's "
                             f"loaders give them), got {type(data).__name__}")
-        if _tensorflow():
-            return self.train_batch(data)
-        return optimization.train_step_jax(self, *state, data)
-
-    def jax_state_variables(self):
-        """The variables of the JAX training state, in the order of Keras's JAX trainer:
-        trainable, non-trainable, every optimizer's, the loss trackers'."""
-        return (self.trainable_variables, self.non_trainable_variables,
-                self.optimizer.variables, self.metrics_variables)
+        return backend.train_step(self, state, data)
 
     def minimize(self, targets, compute):
         """Optimizer steps of several groups from one evaluation of `compute`.
 
         Args:
             targets: `{group: loss name}`: each group's optimizer minimizes that loss over the
-                group's variables (`optimizer_groups`).
+                group's variables (`optimizer_groups`); `{group: (name, name2)}` takes one
+                step per loss, in that order, every gradient taken at the weights `compute`
+                saw (PyTorch's `backward(); step(); zero_grad(); backward(); step()` on one
+                graph).
             compute: a function of no arguments that calls the networks (`training=True`) and
                 returns `(losses, outputs)`: `{name: float32 scalar}` (per-replica means under
                 `tf.distribute`) and anything the step needs later (e.g. generated images),
@@ -274,18 +249,21 @@ class GANModel(keras.Model):
         """
         return optimization.minimize(self, targets, compute)
 
+    def weight_decay_penalty(self, *groups):
+        """`weight_decay / 2 * sum(w^2)` over the groups' variables (`self.weight_decay`, 0
+        when the model has none): its gradient is the `weight_decay * w` that PyTorch's
+        `Adam(weight_decay=...)` adds to the gradient."""
+        decay = getattr(self, "weight_decay", 0.0)
+        if not decay:
+            return 0.0
+        variables = self.optimizer_groups()
+        return decay * 0.5 * sum(ops.sum(ops.square(v)) for group in groups
+                                 for v in variables[group])
+
     def random_normal(self, shape, seed_generator):
         """N(0, 1) float32 draws of `shape` from `seed_generator`; under a `tf.distribute`
         strategy each replica draws its own."""
-        if not _tensorflow():
-            return keras.random.normal(shape, seed=seed_generator)
-        import tensorflow as tf
-
-        seed = seed_generator.next()
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
-        return tf.random.stateless_normal(shape, seed)
+        return backend.random_normal(shape, seed_generator)
 
     def record_losses(self, losses):
         """Counts the step, updates the loss trackers with `{name: scalar}` (their means over
@@ -293,15 +271,10 @@ class GANModel(keras.Model):
         that `loss_names()` does not list (the totals a step minimizes) are left out."""
         self.steps_trained.assign_add(1)
         losses = {name: value for name, value in losses.items() if name in self.loss_trackers}
-        if _tensorflow():
-            losses = _mean_over_replicas(losses)
-        for name, value in losses.items():
+        for name, value in backend.mean_over_replicas(losses).items():
             self.loss_trackers[name].update_state(value)
-        means = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
-        if _tensorflow() and _between_workers():
-            # Keras reduces step logs across workers along axis 0, which scalars lack.
-            means = {name: mean[None] for name, mean in means.items()}
-        return means
+        return backend.step_logs({name: tracker.result()
+                                  for name, tracker in self.loss_trackers.items()})
 
     # ------------------------------------------------------------ export
 
@@ -314,24 +287,7 @@ class GANModel(keras.Model):
         if format != "tf_saved_model":
             raise ValueError(f"{type(self).__name__}.export supports format='tf_saved_model', "
                              f"got {format!r}.")
-        if not _tensorflow():
-            return preset_lib.export_in_tensorflow(self, filepath, verbose)
-        from keras_i2i.export import export_saved_model
-
-        return export_saved_model(self, filepath, self.serving_endpoints(), verbose=verbose)
-
-
-def concrete(tensor):
-    """Whether `tensor` holds values: not traced (by `tf.function`, `jax.jit`), not symbolic."""
-    if isinstance(tensor, keras.KerasTensor):
-        return False
-    if _tensorflow():
-        import tensorflow as tf
-
-        return tf.executing_eagerly()
-    import jax
-
-    return not isinstance(tensor, jax.core.Tracer)
+        return backend.export(self, filepath, verbose)
 
 
 def with_target(columns, batch):
@@ -356,35 +312,3 @@ def _with_schedule(optimizer, make_schedule):
     config = optimizer.get_config()
     config["learning_rate"] = make_schedule(float(optimizer.learning_rate))
     return type(optimizer).from_config(config)
-
-
-class _OptimizerSet:
-    """Several optimizers (built) seen as one by Keras's JAX trainer, which reads `.built`
-    and `.variables`."""
-
-    built = True
-
-    def __init__(self, optimizers):
-        self.optimizers = optimizers
-
-    @property
-    def variables(self):
-        return [v for optimizer in self.optimizers for v in optimizer.variables]
-
-
-def _mean_over_replicas(losses):
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        return context.all_reduce(tf.distribute.ReduceOp.MEAN, losses)
-    return losses
-
-
-def _between_workers():
-    """Whether the current `tf.distribute` strategy all-reduces across worker processes."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.get_strategy()
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())

@@ -1,13 +1,18 @@
-"""Multi-scale PatchGAN discriminators (pix2pixHD, SPADE, MUNIT).
+"""Multi-scale PatchGAN discriminators (pix2pixHD, SPADE, MUNIT, DRIT) and DRIT's content
+discriminator.
 
-Each scale is a stack of `ConvBlock`s applied to the input downsampled `k` times with
-`AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`; scale 0 sees the full
-resolution.
+Each scale of a multi-scale discriminator is a stack of `ConvBlock`s applied to the input
+downsampled `k` times with `AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`;
+scale 0 sees the full resolution.
 """
 
 import keras
+from keras import ops
 
 from keras_i2i.layers import AvgPool2D, ConvBlock
+
+# The `gaussian_weights_init` of DRIT (and pix2pixHD's `weights_init`): conv weights N(0, 0.02).
+GAUSSIAN_INITIALIZER = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.02}}
 
 
 class _MultiscalePatchDiscriminator(keras.Model):
@@ -149,14 +154,15 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class MsImageDiscriminator(_MultiscalePatchDiscriminator):
-    """MUNIT's `MsImageDis`.
+    """MUNIT's `MsImageDis` (and DRIT's `MultiScaleDis` and `Dis`, see
+    `keras_i2i.models.drit.domain_discriminator`).
 
-    Per scale: a 4 x 4 stride-2 block to `dim` channels without norm, `n_layer - 1` such
-    blocks doubling the channels with `norm` (padding 1 of `pad_type`, bias, `activation`),
-    then a 1 x 1 convolution to 1 channel.
+    Per scale: a `kernel_size` stride-2 block to `dim` channels without norm, `n_layer - 1`
+    such blocks doubling the channels with `norm` (padding 1 of `pad_type`, bias,
+    `activation`), then a 1 x 1 convolution to 1 channel.
 
     Input (B, H, W, C) images. Output: a list over scales of the predictions
-    (B, H / 2^(n_layer + k), W / 2^(n_layer + k), 1).
+    (B, H / 2^(n_layer + k), W / 2^(n_layer + k), 1) (sizes rounded as the convolutions do).
 
     Args (MUNIT's `dis` options):
         num_scales: number of scales.
@@ -166,6 +172,10 @@ class MsImageDiscriminator(_MultiscalePatchDiscriminator):
         activation: `"lrelu"`, `"relu"`, `"tanh"` or `"none"`.
         pad_type: `"reflect"`, `"zeros"` or `"replicate"`.
         kernel_initializer: initializer of every convolution.
+        kernel_size: kernel of the stride-2 blocks (4; DRIT's single-scale `Dis` has 3).
+        negative_slope: the slope of `"lrelu"` (0.2; DRIT's `nn.LeakyReLU()` has 0.01).
+        spectral_norm: spectral-normalize every convolution, the 1 x 1 one included (DRIT's
+            `--dis_spectral_norm`).
 
     Sub-layers: `scales[k][i]` (`ConvBlock` named `scale{k}_layer{i}`), `downsample`.
     """
@@ -179,6 +189,9 @@ class MsImageDiscriminator(_MultiscalePatchDiscriminator):
         activation="lrelu",
         pad_type="reflect",
         kernel_initializer="glorot_uniform",
+        kernel_size=4,
+        negative_slope=0.2,
+        spectral_norm=False,
         **kwargs,
     ):
         super().__init__(num_scales=num_scales, **kwargs)
@@ -188,20 +201,28 @@ class MsImageDiscriminator(_MultiscalePatchDiscriminator):
         self.activation = activation
         self.pad_type = pad_type
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_size = kernel_size
+        self.negative_slope = negative_slope
+        self.spectral_norm = spectral_norm
 
     def _scale_blocks(self, scale):
-        common = dict(kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
+        common = dict(
+            kernel_initializer=self.kernel_initializer,
+            spectral_norm=self.spectral_norm,
+            dtype=self.dtype_policy,
+        )
         blocks = []
         for i in range(self.n_layer):
             blocks.append(
                 ConvBlock(
                     self.dim * 2**i,
-                    kernel_size=4,
+                    kernel_size=self.kernel_size,
                     strides=2,
                     padding=1,
                     pad_type=self.pad_type,
                     norm="none" if i == 0 else self.norm,
                     activation=self.activation,
+                    negative_slope=self.negative_slope,
                     name=f"scale{scale}_layer{i}",
                     **common,
                 )
@@ -229,5 +250,128 @@ class MsImageDiscriminator(_MultiscalePatchDiscriminator):
             "norm": self.norm,
             "activation": self.activation,
             "pad_type": self.pad_type,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_size": self.kernel_size,
+            "negative_slope": self.negative_slope,
+            "spectral_norm": self.spectral_norm,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_i2i")
+class ContentDiscriminator(keras.Model):
+    """DRIT's `Dis_content` (MDMM's `MD_Dis_content`): tells which domain a content code
+    comes from.
+
+    `num_strided` blocks [reflect pad 1, `kernel_size` stride-2 conv, LeakyReLU 0.01], one
+    [4 x 4 stride-1 conv without padding, LeakyReLU 0.01], then a 1 x 1 conv to one logit (or
+    `num_domains`); 4 `width` channels, biases, no normalization (the reference asks its
+    layers for instance norm but never applies it).
+
+    Input: content codes (B, h, w, C), h and w at least `min_input_size` (53 with the
+    reference's kernel 7 and 3 strided blocks: images of at least 209 x 209 through DRIT's
+    content encoder); a smaller static size raises a ValueError.
+
+    Output:
+        - `num_domains=0` (DRIT): the logits flattened as the reference's `view(-1)`: (B,)
+          when the last map is 1 x 1 (codes of `min_input_size` to `max_input_size` pixels,
+          53 to 60 in the reference), else (B * h' * w',), sample-major.
+        - `num_domains > 0` (MDMM): domain logits (B, num_domains); the last map must be
+          1 x 1, so a static size above `max_input_size` raises a ValueError too.
+
+    Args:
+        width: base width; the convolutions have `4 * width` channels (256 in the reference).
+        kernel_size: kernel of the strided blocks (7).
+        num_strided: number of strided blocks (3).
+        num_domains: 0 for DRIT's single logit, else MDMM's number of domains.
+        kernel_initializer: initializer of every convolution (the reference's N(0, 0.02)).
+
+    Sub-layers: `blocks` (`ConvBlock`s named `layer{i}`, the last the 1 x 1 prediction).
+    """
+
+    def __init__(
+        self,
+        width=64,
+        kernel_size=7,
+        num_strided=3,
+        num_domains=0,
+        kernel_initializer=GAUSSIAN_INITIALIZER,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.width = width
+        self.kernel_size = kernel_size
+        self.num_strided = num_strided
+        self.num_domains = num_domains
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        common = dict(
+            filters=4 * width,
+            activation="lrelu",
+            negative_slope=0.01,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+        )
+        self.blocks = [
+            ConvBlock(kernel_size=kernel_size, strides=2, padding=1, pad_type="reflect",
+                      name=f"layer{i}", **common)
+            for i in range(num_strided)
+        ]
+        self.blocks.append(ConvBlock(kernel_size=4, name=f"layer{num_strided}", **common))
+        self.blocks.append(
+            ConvBlock(max(num_domains, 1), 1, activation="none", name=f"layer{num_strided + 1}",
+                      kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
+        )
+
+    def _input_size_range(self):
+        """The content sizes whose last map is 1 x 1 (the 4 x 4 conv sees 4 pixels)."""
+        low = high = 4
+        for _ in range(self.num_strided):
+            low, high = 2 * low + self.kernel_size - 4, 2 * high + self.kernel_size - 3
+        return low, high
+
+    @property
+    def min_input_size(self):
+        """The smallest content height and width the discriminator takes."""
+        return self._input_size_range()[0]
+
+    @property
+    def max_input_size(self):
+        """The largest content height and width whose prediction is one value per sample."""
+        return self._input_size_range()[1]
+
+    def _check_size(self, shape):
+        low, high = self._input_size_range()
+        sizes = [n for n in shape[1:3] if n is not None]
+        if any(n < low for n in sizes):
+            raise ValueError(
+                f"ContentDiscriminator needs content codes of at least {low}x{low} (images of "
+                f"at least {4 * low - 3}x{4 * low - 3}), got {shape[1]}x{shape[2]}"
+            )
+        if self.num_domains and any(n > high for n in sizes):
+            raise ValueError(
+                f"ContentDiscriminator with num_domains needs content codes of {low} to {high} "
+                f"pixels (a 1 x 1 prediction), got {shape[1]}x{shape[2]}"
+            )
+
+    def build(self, input_shape):
+        self._check_size(input_shape)
+        shape = input_shape
+        for block in self.blocks:
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
+
+    def call(self, content):
+        self._check_size(content.shape)
+        x = content
+        for block in self.blocks:
+            x = block(x)
+        return ops.reshape(x, (-1, self.num_domains) if self.num_domains else (-1,))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "kernel_size": self.kernel_size,
+            "num_strided": self.num_strided,
+            "num_domains": self.num_domains,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }

@@ -1,5 +1,6 @@
-"""The optimizer steps of a training step, under TensorFlow or JAX: the only place of the
-training code that knows the backend.
+"""The optimizer steps of a training step, under TensorFlow or JAX: with `backend` (the rest
+of what the shared model does differently per backend) the only code of the models that knows
+the backend.
 
 A model's `train_batch` calls `GANModel.minimize(targets, compute)`: `compute()` runs the
 networks and returns `(losses, outputs)`; each group in `targets` takes one optimizer step on
@@ -15,6 +16,7 @@ there.
 """
 
 import contextlib
+import warnings
 
 import keras
 from keras import ops
@@ -25,6 +27,12 @@ def minimize(model, targets, compute):
     if keras.backend.backend() == "jax":
         return _minimize_jax(model, targets, compute)
     return _minimize_tensorflow(model, targets, compute)
+
+
+def _names(names):
+    """A group's losses: one name, or several for that many steps in a row (DRIT updates its
+    generator on two losses, each gradient taken before either step)."""
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def _check_loss(group, loss):
@@ -51,8 +59,9 @@ def _minimize_tensorflow(model, targets, compute):
                 losses, outputs = compute()
             finally:
                 tapes.pop()
-        for group, name in targets.items():
-            _apply_tensorflow(model, group, tape, losses[name])
+        for group, names in targets.items():
+            for name in _names(names):
+                _apply_tensorflow(model, group, tape, losses[name])
         del tape
     return losses, outputs
 
@@ -125,7 +134,7 @@ class StateScopes:
 def train_step_jax(model, state, data):
     """Keras's JAX `train_step(state, data)`: the model's `train_batch(data)` run on the state
     `(trainable, non-trainable, optimizer, metrics)` values; returns `(logs, new state)`."""
-    groups = model.jax_state_variables()
+    groups = _state_variables(model)
     mapping = [(v, x) for variables, values in zip(groups, state)
                for v, x in zip(variables, values)]
     scopes = model._state_scopes = StateScopes([v for vs in groups for v in vs])
@@ -135,6 +144,14 @@ def train_step_jax(model, state, data):
                           for variables, values in zip(groups, state))
     model._state_scopes = None
     return logs, new_state
+
+
+def _state_variables(model):
+    """The variables of the training state, in the order of Keras's JAX trainer: trainable,
+    non-trainable, every optimizer's (`model.optimizer`, see `backend.trainer_optimizer`),
+    the loss trackers'."""
+    return (model.trainable_variables, model.non_trainable_variables,
+            model.optimizer.variables, model.metrics_variables)
 
 
 def _updated(scope, variable, old):
@@ -168,27 +185,37 @@ def _minimize_jax(model, targets, compute):
     for variable, value in zip(others, changed):
         if value is not None:
             variable.assign(value)
-    gradients = {}
-    for group, name in targets.items():
-        _check_loss(group, losses[name])
-        weight = model.optimizers[group].scale_loss(ops.ones((), "float32"))
-        seed = {key: weight if key == name else ops.zeros_like(loss)
-                for key, loss in losses.items()}
-        every = pullback(seed)[0]
+    steps = []
+    for group, names in targets.items():
         mine = {id(v) for v in groups[group]}
-        gradients[group] = [g for v, g in zip(trained, every) if id(v) in mine]
-    for group, grads in gradients.items():
+        for name in _names(names):
+            _check_loss(group, losses[name])
+            weight = model.optimizers[group].scale_loss(ops.ones((), "float32"))
+            seed = {key: weight if key == name else ops.zeros_like(loss)
+                    for key, loss in losses.items()}
+            every = pullback(seed)[0]
+            steps.append((group, [g for v, g in zip(trained, every) if id(v) in mine]))
+    for group, grads in steps:
         _apply_jax(scopes, model.optimizers[group], groups[group], grads)
     return losses, jax.tree_util.tree_map(jax.lax.stop_gradient, outputs)
 
 
 def _apply_jax(scopes, optimizer, variables, gradients):
-    """`optimizer`'s step on `variables`, written to the current scope."""
-    values = [scopes.value(v) for v in variables]
-    optimizer_values = [scopes.value(v) for v in optimizer.variables]
-    new_values, new_optimizer_values = optimizer.stateless_apply(
-        optimizer_values, gradients, values)
-    for variable, value in zip(variables, new_values):
-        variable.assign(value)
+    """`optimizer`'s step on `variables`, written to the current scope.
+
+    Variables the optimizer was built with but not among `variables` (made non-trainable
+    since, as by pix2pixHD's `FixCoarseLevels`) get no gradient: they and their slots keep
+    their values, as under TensorFlow's `optimizer.apply(gradients, variables)`.
+    """
+    given = {id(v): g for v, g in zip(variables, gradients)}
+    built = optimizer._trainable_variables  # `stateless_apply` takes values of all of them
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Gradients do not exist for variables")
+        new_values, new_optimizer_values = optimizer.stateless_apply(
+            [scopes.value(v) for v in optimizer.variables], [given.get(id(v)) for v in built],
+            [scopes.value(v) for v in built])
+    for variable, value in zip(built, new_values):
+        if id(variable) in given:
+            variable.assign(value)
     for variable, value in zip(optimizer.variables, new_optimizer_values):
         variable.assign(value)

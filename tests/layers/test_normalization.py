@@ -50,6 +50,24 @@ def test_layer_norm_uses_unbiased_std_plus_eps():
     np.testing.assert_allclose(out, (x - mean) / (std + 1e-5) * gamma, atol=1e-4)
 
 
+def test_biased_layer_norm_is_torch_layer_norm_with_channel_affine():
+    x = _x()
+    layer, out = run_layer_test(
+        LayerNorm, {"unbiased": False}, x, expected_output_shape=x.shape,
+        expected_num_trainable_weights=2,
+    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.gamma), np.ones(6))
+    gamma, beta = rng.normal(size=6).astype("float32"), rng.normal(size=6).astype("float32")
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    flat = x.reshape(2, -1).astype("float64")
+    mean = flat.mean(1)[:, None, None, None]
+    variance = flat.var(1)[:, None, None, None]
+    np.testing.assert_allclose(layer(x), (x - mean) / np.sqrt(variance + 1e-5) * gamma + beta,
+                               atol=1e-4)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(variance + 1e-5), atol=1e-4)
+
+
 def test_batch_norm_training_and_inference():
     x = _x()
     layer = BatchNorm(momentum=0.9, affine=False)

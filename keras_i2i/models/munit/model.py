@@ -434,7 +434,7 @@ class MUNIT(GANModel):
                     self.vgg_loss(x_b, x_ba) + self.vgg_loss(x_a, x_ab)
                 )
             g_loss = sum(losses.values())
-            decayed = g_loss + self._weight_decay_penalty("generator")
+            decayed = g_loss + self.weight_decay_penalty("generator")
             return {**losses, "g_loss": g_loss, "g_total": decayed,
                     "d_loss": d_losses["d_loss"]}, None
 
@@ -454,7 +454,7 @@ class MUNIT(GANModel):
                 *self._discriminate(discriminator, real, fake), self.gan_mode, "sum"
             )
             d_loss += self.gan_weight * (real_loss + fake_loss)
-        return {"d_loss": d_loss, "d_total": d_loss + self._weight_decay_penalty("discriminator")}
+        return {"d_loss": d_loss, "d_total": d_loss + self.weight_decay_penalty("discriminator")}
 
     def _discriminate(self, discriminator, real, fake):
         """`(real_outputs, fake_outputs)`, in one batch unless the norm is batch norm."""
@@ -463,14 +463,6 @@ class MUNIT(GANModel):
         outputs = discriminator(ops.concatenate([real, ops.cast(fake, real.dtype)]), training=True)
         batch = ops.shape(real)[0]
         return [o[:batch] for o in outputs], [o[batch:] for o in outputs]
-
-    def _weight_decay_penalty(self, group):
-        """`weight_decay * 0.5 * sum(w^2)` over the group's variables: its gradient is the
-        `weight_decay * w` that PyTorch's `Adam(weight_decay=...)` adds to the gradient."""
-        if not self.weight_decay:
-            return 0.0
-        variables = self.optimizer_groups()[group]
-        return self.weight_decay * 0.5 * sum(ops.sum(ops.square(v)) for v in variables)
 
     # ---------------------------------------------------------------- export
 
