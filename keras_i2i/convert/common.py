@@ -3,8 +3,8 @@ and the loaders of the multi-scale discriminators.
 
 A model's converter reads a reference state dict with `load_state_dict`, assigns its
 entries through a `WeightMapper` (which converts the layouts and records what was used),
-and calls `WeightMapper.finish()`, which raises one error listing every missing key,
-unexpected key and shape mismatch.
+and calls `WeightMapper.finish()`, which raises one error (`StateDictMismatch`) listing every
+missing key, unexpected key and shape mismatch.
 """
 
 import os
@@ -216,26 +216,33 @@ class WeightMapper:
             self.assign(layer.moving_variance, f"{prefix}.running_var")
 
     def finish(self):
-        """Raises a `ValueError` naming every missing key, unexpected key and shape mismatch."""
+        """Raises a `StateDictMismatch` naming every missing key, unexpected key and shape
+        mismatch."""
         unexpected = sorted(
             key
             for key in set(self.state_dict) - self.used
             if not key.endswith(self.ignore_suffixes)
         )
-        problems = [
-            (title, items)
+        if self.missing or unexpected or self.mismatched:
+            raise StateDictMismatch(self.missing, unexpected, self.mismatched)
+
+
+class StateDictMismatch(ValueError):
+    """`WeightMapper.finish`'s error: `missing`, `unexpected` and `mismatched` list the
+    problems, one line each; the message lists them all, under a title per kind."""
+
+    def __init__(self, missing, unexpected, mismatched):
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        lines = [
+            f"{title} ({len(items)}):\n  " + "\n  ".join(items)
             for title, items in (
-                ("missing keys", self.missing),
+                ("missing keys", missing),
                 ("unexpected keys", unexpected),
-                ("shape mismatches", self.mismatched),
+                ("shape mismatches", mismatched),
             )
             if items
         ]
-        if problems:
-            lines = [
-                f"{title} ({len(items)}):\n  " + "\n  ".join(items) for title, items in problems
-            ]
-            raise ValueError("The state dict does not match the Keras model.\n" + "\n".join(lines))
+        super().__init__("The state dict does not match the Keras model.\n" + "\n".join(lines))
 
 
 def _mapper_for(model, source, prefix, first_conv_key):

@@ -7,21 +7,33 @@ DRIT's `model.save` writes one file, `{"disA", "disA2", "disB", "disB2", "disCon
 reads it (or an `.npz` / mapping with the same `<network>/<key>` names, as the reference
 test vectors) flattened to `enc_c/convA.0.model.1.weight` and so on, so each loader takes
 the network's prefix, e.g. `load_content_encoder(encoder, "latest.pth", "enc_c/")`, and
-`load_networks({"enc_c": encoder, "gen": generator, ...}, source)` loads several at once.
+`load_networks({"enc_c": encoder, "gen": generator, ...}, source)` loads several at once, and
+`convert_checkpoint` makes a whole `DRIT` (and its preset folder) of a DRIT checkpoint.
 
 DRIT's checkpoints name the domains' branches `A` / `B` (`convA`, `conv_A`, `model_a`,
 `decA1`, `mlpA`); MDMM's single branch has no letter (`conv`, `model`, `dec1`, `mlp`; its
 MLP generator's output block keeps the name `decA5`).
 """
 
+import os
+import pathlib
+import re
+
 import numpy as np
 
-from keras_i2i.convert.common import WeightMapper, conv_kernel, load_state_dict, spectral_v
+from keras_i2i.convert.common import (
+    StateDictMismatch,
+    WeightMapper,
+    conv_kernel,
+    load_state_dict,
+    spectral_v,
+)
 from keras_i2i.layers import ResidualBlock
 from keras_i2i.models.discriminators import ContentDiscriminator, MsImageDiscriminator
 from keras_i2i.models.drit.discriminators import MultiDomainDiscriminator
 from keras_i2i.models.drit.encoders import AttributeEncoder, ContentEncoder
 from keras_i2i.models.drit.generator import Generator
+from keras_i2i.models.drit.model import DRIT
 
 
 def spectral_vectors(weight_orig, weight_u, weight):
@@ -253,3 +265,154 @@ def load_networks(networks, source):
         if loader is None:
             raise TypeError(f"{name}: no DRIT loader for {type(network).__name__}")
         loader(network, state_dict, f"{name}/")
+
+
+DRIT_NETWORKS = {
+    "enc_c": "content_encoder",
+    "enc_a": "attribute_encoder",
+    "gen": "generator",
+    "disA": "discriminator_a",
+    "disA2": "discriminator_a2",
+    "disB": "discriminator_b",
+    "disB2": "discriminator_b2",
+    "disContent": "content_discriminator",
+}
+"""DRIT's checkpoint names -> the `DRIT` attributes of those networks."""
+
+INFERENCE_NETWORKS = ("enc_c", "enc_a", "gen")
+"""What the reference's test-time `resume(train=False)` loads; a checkpoint needs them."""
+
+
+def _shape(state_dict, key, what):
+    if key not in state_dict:
+        raise ValueError(f"{key} is not in the checkpoint ({what})")
+    return state_dict[key].shape
+
+
+def _count(state_dict, pattern):
+    """How many distinct numbers the group of `pattern` matches in the checkpoint's keys."""
+    return len({m.group(1) for m in map(re.compile(pattern).match, state_dict) if m})
+
+
+def architecture(state_dict):
+    """The `DRIT` arguments that a checkpoint's keys and shapes determine.
+
+    Args:
+        state_dict: the flattened checkpoint (`enc_c/...`, `gen/...`; `load_state_dict`).
+
+    Returns:
+        dict with `channels_a`, `channels_b`, `width` (the content encoder's first width),
+        `concat` (`G_concat`'s `dec_share` or `G`'s `mlpA`) and `attribute_dim`; with an
+        image discriminator `dis_scale` (`Diss.{k}`, or `Dis`: 1) and `dis_spectral_norm`
+        (`weight_orig` keys); with `disContent` `content_dis_kernel_size` and
+        `content_dis_layers`.
+    """
+    found = sorted({key.partition("/")[0] for key in state_dict if "/" in key})
+    absent = [name for name in INFERENCE_NETWORKS if name not in found]
+    if absent:
+        raise ValueError(f"not a DRIT checkpoint: no {', '.join(absent)} state dict (it has "
+                         f"{', '.join(found) or 'no networks'}; DRIT's model.save writes "
+                         f"{', '.join(DRIT_NETWORKS)})")
+    first = _shape(state_dict, "enc_c/convA.0.model.1.weight", "E_content's first conv")
+    if "gen/dec_share.0.model.1.weight" in state_dict:
+        concat, attribute = True, ("enc_a/fc_A.0.weight", "E_attr_concat's mean layer")
+    elif "gen/mlpA.0.weight" in state_dict:
+        concat, attribute = False, ("enc_a/model_a.16.weight", "E_attr's last conv")
+    else:
+        raise ValueError("gen/dec_share.0.model.1.weight (G_concat) and gen/mlpA.0.weight (G) "
+                         "are not in the checkpoint: not a DRIT generator")
+    config = {
+        "channels_a": int(first[1]),
+        "channels_b": int(_shape(state_dict, "enc_c/convB.0.model.1.weight",
+                                 "E_content's first conv of domain b")[1]),
+        "width": int(first[0]),
+        "concat": concat,
+        "attribute_dim": int(_shape(state_dict, *attribute)[0]),
+    }
+    dis = next((name for name in ("disA", "disB", "disA2", "disB2")
+                if any(key.startswith(f"{name}/") for key in state_dict)), None)
+    if dis is not None:
+        config["dis_scale"] = _count(state_dict, rf"{dis}/Diss\.(\d+)\.") or 1
+        config["dis_spectral_norm"] = any(
+            key.startswith(f"{dis}/") and key.endswith(".weight_orig") for key in state_dict)
+    if any(key.startswith("disContent/") for key in state_dict):
+        config["content_dis_kernel_size"] = int(_shape(
+            state_dict, "disContent/model.0.model.1.weight", "Dis_content's first conv")[2])
+        config["content_dis_layers"] = _count(
+            state_dict, r"disContent/model\.(\d+)\.model\.1\.weight") - 1
+    return config
+
+
+def checkpoint_file(checkpoint):
+    """The checkpoint `checkpoint` names: a file, or in a run's folder (the reference's
+    `<result_dir>/<name>`, where it saves `<epoch:05d>.pth` and `last.pth`) `last.pth`, else
+    the highest epoch's."""
+    path = pathlib.Path(checkpoint)
+    if not path.is_dir():
+        return path
+    if (path / "last.pth").is_file():
+        return path / "last.pth"
+    epochs = sorted(path.glob("[0-9]*.pth"), key=lambda file: int(file.stem))
+    if not epochs:
+        raise ValueError(f"{path}: no <epoch>.pth or last.pth checkpoint in this folder")
+    return epochs[-1]
+
+
+def _one_line(error, name):
+    """A `StateDictMismatch` of network `name` in one line: its first problem, counted."""
+    if error.mismatched:
+        first = f"{name}/{error.mismatched[0]}"
+    elif error.missing:
+        first = f"missing {name}/{error.missing[0]}"
+    else:
+        first = f"unexpected {name}/{error.unexpected[0]}"
+    more = len(error.missing) + len(error.unexpected) + len(error.mismatched) - 1
+    return first + (f" (and {more} more problems)" if more else "")
+
+
+def convert_checkpoint(checkpoint, output_dir=None, preset=None, **overrides):
+    """Builds a `DRIT` with the weights of a reference checkpoint.
+
+    Only the networks' weights are converted: the optimizers' states are not (training
+    goes on with fresh Adam moments), `ep` and `total_it` go to the preset's metadata.
+
+    Args:
+        checkpoint: a DRIT `model.save` file (`.pth`, read with torch) or a run's folder
+            (`checkpoint_file`), an `.npz`, or a mapping `{"enc_c": state dict, ...}` (or
+            flat `enc_c/...` keys). It needs `enc_c`, `enc_a` and `gen`; the discriminators
+            `disA`, `disA2`, `disB`, `disB2`, `disContent` are loaded when present, and keep
+            their initialization when not (as the reference's test-time `resume(train=False)`
+            leaves them; the metadata's `initialized` names them).
+        output_dir: optional folder to write the model to (`save_to_preset`).
+        preset: a built-in `DRIT` preset giving what the weights cannot tell (losses,
+            optimizers, schedule); None for the `DRIT` defaults (the reference's). The
+            checkpoint's `architecture` replaces its networks' arguments.
+        **overrides: `DRIT` arguments replacing both (e.g. `seed`).
+
+    Returns:
+        The converted `DRIT`. A network that does not match (a wrong shape, a missing key)
+        raises a one-line ValueError naming its first key and the shapes.
+    """
+    source = checkpoint
+    if isinstance(checkpoint, (str, os.PathLike)):
+        source = checkpoint_file(checkpoint)
+    state = load_state_dict(source)
+    config = {**architecture(state), **overrides}
+    model = DRIT(**config) if preset is None else DRIT.from_preset(preset, **config)
+    present = [name for name in DRIT_NETWORKS if any(key.startswith(f"{name}/") for key in state)]
+    for name in present:
+        try:
+            load_networks({name: getattr(model, DRIT_NETWORKS[name])}, state)
+        except StateDictMismatch as error:
+            what = "the checkpoint" if source is checkpoint else os.fspath(source)
+            arguments = ", ".join(f"{key}={value!r}" for key, value in config.items())
+            raise ValueError(f"{what} does not fit the DRIT({arguments}) it describes: "
+                             f"{_one_line(error, name)}") from None
+    if output_dir is not None:
+        model.save_to_preset(output_dir, metadata={
+            "converted_from": None if source is checkpoint else os.fspath(source),
+            "preset": preset,
+            **{key: int(state[key]) for key in ("ep", "total_it") if key in state},
+            "initialized": [name for name in DRIT_NETWORKS if name not in present],
+        })
+    return model

@@ -7,7 +7,8 @@ Each model registers itself once, in its package's `__init__.py`, beside its pre
                    description="SPADE / GauGAN: semantic label map -> photo")
 
 A model registers under its package's name (`keras_i2i/models/spade/` -> "spade"), which the
-command imports when that name is asked for.
+command imports when that name is asked for; a package may register others beside it (the
+drit package's "mdmm"), found by importing every package.
 """
 
 import dataclasses
@@ -76,6 +77,8 @@ def get_model(name):
     """The `ModelSpec` registered as `name`; the error lists the known names."""
     if name not in _MODELS and name in _model_packages():
         importlib.import_module(f"keras_i2i.models.{name}")
+    if name not in _MODELS:  # a package may register several models (drit: mdmm)
+        list_models()
     if name not in _MODELS:
         known = ", ".join(sorted(set(_MODELS) | set(_model_packages()))) or "none"
         raise ValueError(f"Unknown model {name!r}. Known models: {known}.")

@@ -50,7 +50,7 @@ def test_a_step_is_the_reference_rhythm_and_trains_every_network(concat, mode_se
                                   "attribute_encoder": 1, "content_encoder": 2, "generator": 2}
     for name, variables in model.optimizer_groups().items():
         unchanged = [v.path for b, v in zip(before[name], variables)
-                     if np.allclose(b, v.numpy()) and not _before_instance_norm(v.path)]
+                     if np.array_equal(b, v.numpy()) and not _before_instance_norm(v.path)]
         assert not unchanged, f"{name} variables not trained: {unchanged}"
     assert int(model.steps_trained.numpy()) == 1
 
@@ -73,7 +73,7 @@ def test_d_iter_one_updates_everything_every_step():
 def test_a_batch_the_rhythm_cannot_split_is_refused():
     model = DRIT(**TINY)
     model.compile(run_eagerly=True)
-    with pytest.raises(ValueError, match=r"multiple of 2 \* d_iter = 6, .*got 4"):
+    with pytest.raises(ValueError, match=r"DRIT's batch must be a multiple of 6 .*got 4"):
         model.fit(_unpaired(batch=4), epochs=1, verbose=0)
     unknown = tf.data.Dataset.from_tensor_slices({"image_a": _images(6), "image_b": _images(6)})
     model.compile()  # traced: the batch size is unknown without drop_remainder
@@ -106,7 +106,8 @@ def test_random_attributes_differ_and_translate_takes_attributes_from_examples()
         (dict(target_domain="c"), "domain must be 'a' or 'b', got 'c'"),
         (dict(images=_images(size=30)), r"multiples of 4, got shape \(2, 30, 30, 3\)"),
         (dict(images=_images(channels=1)), r"images of domain a must be \(B, H, W, 3\)"),
-        (dict(num_attributes=2, attributes=np.zeros((2, 8))), "at most one of"),
+        (dict(num_attributes=2, attributes=np.zeros((2, 8))),
+         "at most one of .*; got num_attributes, attributes"),
         (dict(attributes=np.zeros((2, 4))), r"attributes must be \(2 or 1, 8\)"),
         (dict(attribute_images=_images(size=6)), "attribute_images of domain b must be"),
     ],

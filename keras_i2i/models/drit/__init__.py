@@ -10,6 +10,7 @@ from keras_i2i.models.drit.encoders import (
 )
 from keras_i2i.models.drit.generator import AttributeResidualBlock, Generator
 from keras_i2i.models.drit.model import DRIT
+from keras_i2i.models.drit.multi_domain import MDMM
 from keras_i2i.models.registry import register_model
 
 register_model(
@@ -30,8 +31,25 @@ register_model(
     },
 )
 
+register_model(
+    "mdmm",
+    MDMM,
+    data="multi_domain",
+    synthetic="multi_domain",
+    schedule="linear",
+    converter="keras_i2i.convert.drit:convert_mdmm_checkpoint",
+    description="MDMM (multi-domain DRIT++): N domains in one set of networks, random or "
+    "example attributes",
+    aliases={
+        "lr": "learning_rate",
+        "nz": "attribute_dim",
+        "input_dim": "channels",
+    },
+)
+
 __all__ = [
     "DRIT",
+    "MDMM",
     "AttributeEncoder",
     "AttributeResidualBlock",
     "ContentDiscriminator",

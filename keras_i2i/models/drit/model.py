@@ -81,6 +81,58 @@ def reparameterized(mu, logvar, eps):
     return ops.cast(eps, mu.dtype) * ops.exp(0.5 * logvar) + mu
 
 
+def rhythm_parts(images, parts, model_name):
+    """The batch cut into `parts` equal parts in order, each as its two halves:
+    `[(first half, second half), ...]`; the batch size must be known and divisible."""
+    batch = images.shape[0]
+    if batch is None or batch % (2 * parts):
+        raise ValueError(f"{model_name}'s batch must be a multiple of {2 * parts} (2 per "
+                         f"iteration, d_iter iterations a step), of a size known when tracing "
+                         f"(batch with drop_remainder=True), got {batch}")
+    half = batch // (2 * parts)
+    return [(images[(2 * i) * half:(2 * i + 1) * half],
+             images[(2 * i + 1) * half:(2 * i + 2) * half]) for i in range(parts)]
+
+
+def adam_optimizers(model, groups):
+    """Adam (`beta_1`, `beta_2`, epsilon 1e-8) per group at `learning_rate`; the
+    `"content_discriminator"` at `content_learning_rate`, its gradient norm clipped to
+    `content_clipnorm` (the reference's `clip_grad_norm_`)."""
+    def adam(group, rate, **options):
+        return keras.optimizers.Adam(rate, model.beta_1, model.beta_2, epsilon=1e-8,
+                                     name=f"{group}_adam", **options)
+
+    return {group: adam(group, model.content_learning_rate,
+                        global_clipnorm=model.content_clipnorm or None)
+            if group == "content_discriminator" else adam(group, model.learning_rate)
+            for group in groups}
+
+
+def attribute_codes(attributes, batch, attribute_dim, num_attributes, seed):
+    """The attributes of `translate`: given ones, (B or 1, attribute_dim), broadcast to the
+    batch, or `num_attributes` (1 when None) N(0, 1) draws per input from `seed`. Returns
+    float32 numpy (B * k, attribute_dim) and k."""
+    k = num_attributes or 1
+    if k < 1:
+        raise ValueError(f"num_attributes must be a positive int, got {num_attributes}")
+    if attributes is None:
+        return np.random.default_rng(seed).standard_normal(
+            (batch * k, attribute_dim)).astype("float32"), k
+    attributes = np.asarray(attributes, "float32")
+    if attributes.ndim != 2 or attributes.shape[1] != attribute_dim or len(attributes) not in (
+            1, batch):
+        raise ValueError(f"attributes must be ({batch} or 1, {attribute_dim}), got shape "
+                         f"{attributes.shape}")
+    return np.broadcast_to(attributes, (batch, attribute_dim)), k
+
+
+def exclusive(**choices):
+    """ValueError when more than one of the keyword arguments is given (not None)."""
+    given = [name for name, value in choices.items() if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"Pass at most one of {', '.join(choices)}; got {', '.join(given)}.")
+
+
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class DRIT(GANModel):
     """Diverse image-to-image translation via disentangled representations (Lee et al., ECCV
@@ -252,16 +304,7 @@ class DRIT(GANModel):
         }
 
     def default_optimizers(self):
-        def adam(name, rate, **options):
-            return keras.optimizers.Adam(rate, self.beta_1, self.beta_2, epsilon=1e-8,
-                                         name=name, **options)
-
-        optimizers = {group: adam(f"{group}_adam", self.learning_rate)
-                      for group in self.optimizer_groups() if group != "content_discriminator"}
-        optimizers["content_discriminator"] = adam(
-            "content_discriminator_adam", self.content_learning_rate,
-            global_clipnorm=self.content_clipnorm or None)
-        return optimizers
+        return adam_optimizers(self, self.optimizer_groups())
 
     def loss_names(self):
         names = ["d_loss", "d_content", "g_gan", "g_gan_content", "cross_cycle", "self_recon",
@@ -339,32 +382,19 @@ class DRIT(GANModel):
         """
         target = self._branch(target_domain)
         images = self._check_images(images, 1 - target, "images")
-        batch = len(images)
-        if sum(x is not None for x in (num_attributes, attribute_images, attributes)) > 1:
-            raise ValueError("Pass at most one of num_attributes, attribute_images and "
-                             "attributes.")
+        exclusive(num_attributes=num_attributes, attribute_images=attribute_images,
+                  attributes=attributes)
         if attribute_images is not None:
             attribute_images = self._check_images(attribute_images, target, "attribute_images")
             attributes = ops.convert_to_numpy(self._attribute(attribute_images, target))
-        if attributes is not None:
-            attributes = np.asarray(attributes, "float32")
-            if (attributes.ndim != 2 or attributes.shape[1] != self.attribute_dim
-                    or len(attributes) not in (1, batch)):
-                raise ValueError(f"attributes must be ({batch} or 1, {self.attribute_dim}), "
-                                 f"got shape {attributes.shape}")
-            attributes = np.broadcast_to(attributes, (batch, self.attribute_dim))
-        k = num_attributes or 1
-        if k < 1:
-            raise ValueError(f"num_attributes must be a positive int, got {num_attributes}")
-        if attributes is None:
-            attributes = np.random.default_rng(seed).standard_normal(
-                (batch * k, self.attribute_dim))
+        attributes, k = attribute_codes(attributes, len(images), self.attribute_dim,
+                                        num_attributes, seed)
         content = self.content_encoder(images, branch=1 - target)
         if k > 1:
             content = ops.repeat(content, k, axis=0)
         outputs = ops.convert_to_numpy(ops.cast(
-            self.generator(content, attributes.astype("float32"), branch=target), "float32"))
-        return outputs.reshape(batch, k, *outputs.shape[1:]) if num_attributes else outputs
+            self.generator(content, attributes, branch=target), "float32"))
+        return outputs.reshape(len(images), k, *outputs.shape[1:]) if num_attributes else outputs
 
     def _check_images(self, images, branch, what):
         images = np.asarray(images, "float32")
@@ -394,7 +424,7 @@ class DRIT(GANModel):
         if "image_a" not in data or "image_b" not in data:
             raise ValueError(f"DRIT trains on {{'image_a', 'image_b'}} batches, got "
                              f"{sorted(data)}")
-        parts = self._parts(data["image_a"]), self._parts(data["image_b"])
+        parts = [rhythm_parts(data[key], self.d_iter, "DRIT") for key in ("image_a", "image_b")]
         d_content = []
         for (x_a, _), (x_b, _) in zip(parts[0][:-1], parts[1][:-1]):
             losses, _ = self.minimize(
@@ -409,17 +439,6 @@ class DRIT(GANModel):
         d_content.append(losses["d_content"])
         losses["d_content"] = sum(d_content) / len(d_content)
         return self.record_losses(losses)
-
-    def _parts(self, images):
-        """`d_iter` pairs `(encoded half, random half)` of the batch, in order."""
-        batch = images.shape[0]
-        if batch is None or batch % (2 * self.d_iter):
-            raise ValueError(f"DRIT's batch must be a multiple of 2 * d_iter = "
-                             f"{2 * self.d_iter}, of a size known when tracing (batch with "
-                             f"drop_remainder=True), got {batch}")
-        half = batch // (2 * self.d_iter)
-        return [(images[(2 * i) * half:(2 * i + 1) * half],
-                 images[(2 * i + 1) * half:(2 * i + 2) * half]) for i in range(self.d_iter)]
 
     def _contents(self, x_a, x_b):
         return (self.content_encoder(x_a, branch=0, training=True),

@@ -52,3 +52,32 @@ DRIT_PRESETS = {
 }
 
 preset_lib.register_presets("DRIT", DRIT_PRESETS)
+
+MDMM_PRESETS = {
+    "mdmm": {
+        "dataset": "mdmm",
+        "description": "MDMM's training command (`train.py --num_domains 3 --isDcontent`): 3 "
+        "domains in `trainA/`, `trainB/`, `trainC/`, 216x216, the concatenating generator, "
+        "the content discriminator on two of three iterations.",
+        "config": {},
+    },
+    "synthetic": {
+        "description": "The three synthetic domains (keras_i2i.data.synthetic.multi_domain: "
+        "day, night and edge scenes, 64x64), small enough to train on a CPU in minutes: width "
+        "16, a content discriminator of two 3x3 strided layers, learning rate 1e-3 (content "
+        "discriminator 4e-4), no weight decay.",
+        "config": {
+            "crop_size": 64,
+            "width": 16,
+            "content_dis_kernel_size": 3,
+            "content_dis_layers": 2,
+            "learning_rate": 1e-3,
+            "content_learning_rate": 4e-4,
+            "weight_decay": 0.0,
+            "n_ep": 10,
+            "n_ep_decay": 5,
+        },
+    },
+}
+
+preset_lib.register_presets("MDMM", MDMM_PRESETS)
