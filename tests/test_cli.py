@@ -28,6 +28,8 @@ TINY = {
                   "--n-blocks-global", "1", "--n-layers-d", "1", "--run-eagerly"],
     "munit": ["--preset", "synthetic", "--ngf", "8", "--ndf", "8", "--mlp-dim", "16",
               "--n-res", "1", "--run-eagerly"],
+    "drit": ["--preset", "synthetic", "--width", "4", "--run-eagerly"],
+    "mdmm": ["--preset", "synthetic", "--width", "2", "--run-eagerly"],
 }
 
 
@@ -214,6 +216,40 @@ def test_munit_directions_styles_and_seeds(capsys, tmp_path):
     for file in outputs["a"]:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "again" / file).read_bytes()
     assert outputs["guided"] == outputs["b2a"] == ["00000.png", "00001.png"]
+
+
+def test_drit_and_mdmm_train_at_their_reference_batch_and_translate_with_attributes(
+        capsys, tmp_path):
+    """DRIT's step takes the reference's d_iter iterations of 2 images (6 by default)."""
+    for model in ("drit", "mdmm"):
+        status, stdout, err = run(
+            capsys, "train", "--model", model, *TINY[model], "--data", "synthetic",
+            "--synthetic-samples", 6, "--size", 64, "--epochs", 1, "--verbose", 0,
+            "--out", tmp_path / model)
+        assert status == 0, err
+        assert "Trained 1 steps" in stdout
+        options = json.loads((tmp_path / model / "options.json").read_text())["options"]
+        assert options["batch_size"] == 6
+    domains = tmp_path / "domains"
+    synthetic.write_unpaired(domains, 2, phase="test", size=64)
+    for model, name, extra in (
+            ("drit", "random", ["--num-attributes", 2, "--seed", 5]),
+            ("drit", "guided", ["--target-domain", "a", "--attribute-image",
+                                domains / "testA" / "00001.png"]),
+            ("mdmm", "to2", ["--target-domain", 2, "--num-attributes", 2, "--seed", 1])):
+        source = domains / ("testB" if name == "guided" else "testA")
+        status, _, err = run(capsys, "translate", "--model", model, "--preset",
+                             tmp_path / model / "preset", source, *extra, "--out", tmp_path / name)
+        assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "random").iterdir()) == [
+        "00000_style0.png", "00000_style1.png", "00001_style0.png", "00001_style1.png"]
+    assert sorted(p.name for p in (tmp_path / "guided").iterdir()) == ["00000.png", "00001.png"]
+    assert len(list((tmp_path / "to2").iterdir())) == 4
+    status, _, err = run(capsys, "translate", "--model", "drit", "--preset",
+                         tmp_path / "drit" / "preset", domains / "testA", "--direction", "a2b",
+                         "--out", tmp_path / "bad")
+    one_line_error(err, r"--direction: DRIT.translate takes no direction \(it takes "
+                        r"target_domain, num_attributes")
 
 
 # ------------------------------------------------------------------ mistakes and failures

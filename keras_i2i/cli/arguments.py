@@ -212,15 +212,19 @@ def _translate_command(commands):
     apply.add_argument("--with", dest="with_", action="append", default=[],
                        metavar="NAME=FOLDER", help="a further input (instance=inst/), paired "
                                                    "with the inputs by file name")
-    apply.add_argument("--style-image", metavar="FILE_OR_FOLDER",
+    apply.add_argument("--style-image", "--attribute-image", metavar="FILE_OR_FOLDER",
                        help="example-guided style: one image for every input, or a folder "
                             "with one paired by name (SPADE with VAE, MUNIT: its style; "
-                            "pix2pixHD with instance features: its instances' features)")
-    apply.add_argument("--num-styles", type=int, help="random styles per input (SPADE with "
-                                                      "VAE, MUNIT)")
+                            "pix2pixHD with instance features: its instances' features; DRIT, "
+                            "MDMM: its attribute, an image of the target domain)")
+    apply.add_argument("--num-styles", "--num-attributes", type=int,
+                       help="random styles (DRIT, MDMM: attributes) per input (SPADE with VAE, "
+                            "MUNIT, DRIT, MDMM)")
     apply.add_argument("--seed", type=int, help="seed of the random styles (pix2pixHD: of "
                                                 "the instances' clusters)")
     apply.add_argument("--direction", choices=("a2b", "b2a"), help="MUNIT: the direction")
+    apply.add_argument("--target-domain", type=literal,
+                       help="DRIT: a or b (default b); MDMM: the domain's index")
     apply.add_argument("--dataset", help="map the label files' raw ids as this dataset's loader "
                                          "does (default: the preset's dataset)")
     apply.add_argument("--out", required=True, help="output folder")

@@ -119,7 +119,8 @@ def data_settings(spec, args, config):
 
 def bound_to_data(config, settings, image_size=None):
     """The model arguments the data decides, for the arguments the model has (`config`): its
-    label count, dontcare class and instance maps, and the image size."""
+    label count, dontcare class and instance maps, and the image size (MDMM's square
+    `crop_size`)."""
     bound = {}
     if "label_nc" in config:
         with_dontcare = "contain_dontcare_label" in config
@@ -130,6 +131,11 @@ def bound_to_data(config, settings, image_size=None):
             bound["use_instance"] = settings.instance
     if "image_size" in config and image_size is not None and None not in image_size:
         bound["image_size"] = tuple(image_size)
+    if "crop_size" in config and image_size is not None and None not in image_size:
+        if image_size[0] != image_size[1]:
+            raise ValueError(f"The model trains on square crops (crop_size), the data's images "
+                             f"are {image_size[0]}x{image_size[1]}.")
+        bound["crop_size"] = image_size[0]
     return bound
 
 

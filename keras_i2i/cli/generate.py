@@ -24,6 +24,7 @@ def translate(args):
     settings = _label_settings(args.dataset or dataset) if reads_labels else None
     companions = dict(_name_and_folder(option) for option in args.with_)
     options = _translate_options(model, args, companions)
+    examples = options.pop("examples", None)
     out = pathlib.Path(args.out)
     for path in _input_files(args.inputs):
         folder = str(pathlib.Path(path).parent)
@@ -33,7 +34,7 @@ def translate(args):
                   for name, folder in companions.items()}
         if args.style_image is not None:
             style = _style_file(args.style_image, key)
-            inputs["style_images"] = _resized(io.read_image(style), source.shape[:2])[None]
+            inputs[examples] = _resized(io.read_image(style), source.shape[:2])[None]
         try:
             images = model.translate(source[None], **inputs, **options)
         except ValueError as error:
@@ -50,12 +51,17 @@ def _label_settings(dataset):
 
 
 def _translate_options(model, args, companions):
-    """The keyword arguments of `model.translate` that the command line gives; an option the
+    """The keyword arguments of `model.translate` that the command line gives (and, with
+    --style-image, under "examples" the name of the argument its images feed); an option the
     model does not take is an error naming it."""
     accepted = inspect.signature(model.translate).parameters
-    given = {"num_styles": ("--num-styles", args.num_styles), "seed": ("--seed", args.seed),
+    # DRIT's and MDMM's names for MUNIT's styles.
+    count = "num_attributes" if "num_attributes" in accepted else "num_styles"
+    examples = "attribute_images" if "attribute_images" in accepted else "style_images"
+    given = {count: ("--num-styles", args.num_styles), "seed": ("--seed", args.seed),
              "direction": ("--direction", args.direction),
-             "style_images": ("--style-image", args.style_image)}
+             "target_domain": ("--target-domain", args.target_domain),
+             examples: ("--style-image", args.style_image)}
     given.update({_COMPANIONS.get(name, name): (f"--with {name}=", folder)
                   for name, folder in companions.items()})
     model_name = type(model).__name__
@@ -63,8 +69,9 @@ def _translate_options(model, args, companions):
         if value is not None and argument not in accepted:
             raise ValueError(f"{flag}: {model_name}.translate takes no {argument} (it takes "
                              f"{', '.join(list(accepted)[1:])}).")
-    return {argument: value for argument, (flag, value) in given.items()
-            if value is not None and argument in ("num_styles", "seed", "direction")}
+    options = {argument: value for argument, (flag, value) in given.items()
+               if value is not None and argument not in (examples, *_COMPANIONS.values())}
+    return {**options, "examples": examples} if args.style_image is not None else options
 
 
 def _read_labels(path, settings):
