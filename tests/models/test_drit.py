@@ -61,6 +61,30 @@ def _before_instance_norm(path):
     return "/residual_" in path and path.endswith("conv_0/conv/bias")
 
 
+def test_the_multi_scale_generator_discriminator_option():
+    """DRIT++'s low-resolution outputs: images at 1/4 and 1/2 resolution from the generator's
+    features, judged against pooled real images; its heads train with the generator, its
+    discriminators with the others, and inference is unchanged."""
+    model = DRIT(**TINY, low_resolution=True)
+    plain = DRIT(**TINY)
+    groups, plain_groups = model.optimizer_groups(), plain.optimizer_groups()
+    def within(variables):  # paths inside the model (the second model is "drit_1")
+        return {v.path.split("/", 1)[1] for v in variables}
+
+    heads = within(groups["generator"]) - within(plain_groups["generator"])
+    assert heads == {f"image_head_{d}{k}/{w}" for d in "ab" for k in "01"
+                     for w in ("kernel", "bias")}
+    assert len(groups["discriminator"]) > len(plain_groups["discriminator"])
+    model.compile(run_eagerly=True)
+    before = [v.numpy().copy() for v in groups["generator"] + groups["discriminator"]]
+    history = model.fit(_unpaired(), epochs=1, verbose=0)
+    assert np.isfinite(history.history["g_gan_low"][-1])
+    after = groups["generator"] + groups["discriminator"]
+    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, after)
+               if "low_resolution" in v.path or "image_head" in v.path)
+    assert model.translate(_images(), seed=0).shape == (2, 32, 32, 3)
+
+
 def test_d_iter_one_updates_everything_every_step():
     model = DRIT(**TINY, d_iter=1)
     assert model.default_batch_size == 2

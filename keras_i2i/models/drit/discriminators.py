@@ -48,6 +48,18 @@ def domain_discriminator(num_scales=3, width=64, norm="none", spectral_norm=Fals
                                 **layout, **kwargs)
 
 
+def low_resolution_discriminator(width=64, spectral_norm=False,
+                                 kernel_initializer=GAUSSIAN_INITIALIZER, **kwargs):
+    """The discriminator of DRIT++'s multi-scale generator-discriminator option (not in the
+    reference code): one scale of three `LeakyReLUConv2d` 4 x 4 stride 2 (to 1, 2, 4
+    `width`) and a 1 x 1 conv, for images of 1/4 and 1/2 the resolution (54 and 108 pixels
+    at 216; 8 and 16 at 32)."""
+    return MsImageDiscriminator(num_scales=1, n_layer=3, dim=width, norm="none",
+                                activation="lrelu", pad_type="reflect",
+                                kernel_initializer=kernel_initializer, negative_slope=0.01,
+                                spectral_norm=spectral_norm, **kwargs)
+
+
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class MultiDomainDiscriminator(keras.Model):
     """MDMM's `MD_Dis`: an adversarial patch map and domain-classification logits.

@@ -52,7 +52,12 @@ from keras_i2i.losses import (
 )
 from keras_i2i.models.base import GANModel
 from keras_i2i.models.discriminators import ContentDiscriminator
-from keras_i2i.models.drit.discriminators import domain_discriminator
+from keras_i2i.layers import Conv2D
+from keras_i2i.models.discriminators import GAUSSIAN_INITIALIZER
+from keras_i2i.models.drit.discriminators import (
+    domain_discriminator,
+    low_resolution_discriminator,
+)
 from keras_i2i.models.drit.encoders import AttributeEncoder, ContentEncoder
 from keras_i2i.models.drit.generator import Generator
 
@@ -168,6 +173,13 @@ class DRIT(GANModel):
             convolutions (7, 3 in the reference, for content codes of 53 to 60 pixels: images
             of 209 to 240); smaller ones make it fit small images (the synthetic preset).
         mode_seeking: DRIT++'s mode-seeking loss and second random draw (not `--no_ms`).
+        low_resolution: DRIT++'s multi-scale generator-discriminator for high resolutions
+            (the paper's; the reference code does not ship it): the generator's feature maps
+            entering its two up-sampling blocks also become images of 1/4 and 1/2 the
+            resolution (a 1 x 1 convolution and tanh each, `image_heads`), which their own
+            discriminators per domain (`low_resolution_discriminators`, one scale of three
+            layers) tell from the real images average-pooled to that resolution: an added
+            GAN loss (`g_gan_low`) on the encoded-attribute translations, both ways.
         d_iter: iterations per content-discriminator cycle (`d_iter`).
         lambda_rec, lambda_kl, lambda_latent: weights of the reconstruction L1s (10), the
             attribute and content regularizers (0.01) and the latent regression (10).
@@ -195,6 +207,7 @@ class DRIT(GANModel):
         content_dis_kernel_size=7,
         content_dis_layers=3,
         mode_seeking=True,
+        low_resolution=False,
         d_iter=3,
         lambda_rec=10.0,
         lambda_kl=0.01,
@@ -224,6 +237,7 @@ class DRIT(GANModel):
         self.content_dis_kernel_size = content_dis_kernel_size
         self.content_dis_layers = content_dis_layers
         self.mode_seeking = mode_seeking
+        self.low_resolution = low_resolution
         self.d_iter = d_iter
         self.lambda_rec = lambda_rec
         self.lambda_kl = lambda_kl
@@ -256,6 +270,14 @@ class DRIT(GANModel):
         self.content_discriminator = ContentDiscriminator(
             width, kernel_size=content_dis_kernel_size, num_strided=content_dis_layers,
             name="content_discriminator", **policy)
+        # Per domain, for the 1/4 and the 1/2 resolution (`low_resolution`).
+        self.image_heads = [[Conv2D(c, 1, kernel_initializer=GAUSSIAN_INITIALIZER,
+                                    name=f"image_head_{d}{k}", **policy) for k in range(2)]
+                            for d, c in zip(DOMAINS, channels) if low_resolution]
+        self.low_resolution_discriminators = [
+            [low_resolution_discriminator(width, dis_spectral_norm, name=f"low_resolution_{d}{k}",
+                                          **policy) for k in range(2)]
+            for d in DOMAINS if low_resolution]
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
         self.build()
 
@@ -283,10 +305,18 @@ class DRIT(GANModel):
             images = ops.zeros((1, size, size, channels))
             content = self.content_encoder(images, branch=branch)
             attribute = self._attribute(images, branch)
-            self.generator(content, attribute, branch=branch)
+            features = self.generator(content, attribute, branch=branch, return_features=True)
             self._discriminators(branch)[0](images)
             self._discriminators(branch)[1](images)
+            if self.low_resolution:
+                for k, low in enumerate(self._low_resolution_images(features[:2], branch)):
+                    self.low_resolution_discriminators[branch][k](low)
         self.content_discriminator(content)
+
+    def _low_resolution_images(self, features, branch):
+        """The images of 1/4 and 1/2 the resolution made from the generator's feature maps
+        entering its up-sampling blocks (`low_resolution`)."""
+        return [ops.tanh(head(f)) for head, f in zip(self.image_heads[branch], features)]
 
     def _discriminators(self, branch):
         if branch == 0:
@@ -297,9 +327,12 @@ class DRIT(GANModel):
         return {
             "content_encoder": self.content_encoder.trainable_variables,
             "attribute_encoder": self.attribute_encoder.trainable_variables,
-            "generator": self.generator.trainable_variables,
+            "generator": self.generator.trainable_variables
+            + [v for heads in self.image_heads for h in heads for v in h.trainable_variables],
             "discriminator": [v for branch in (0, 1) for d in self._discriminators(branch)
-                              for v in d.trainable_variables],
+                              for v in d.trainable_variables]
+            + [v for ds in self.low_resolution_discriminators for d in ds
+               for v in d.trainable_variables],
             "content_discriminator": self.content_discriminator.trainable_variables,
         }
 
@@ -311,6 +344,8 @@ class DRIT(GANModel):
                  "kl_attribute", "kl_content", "g_gan_random", "latent"]
         if self.mode_seeking:
             names.append("mode_seeking")
+        if self.low_resolution:
+            names.append("g_gan_low")
         return names
 
     # ---------------------------------------------------------------- inference
@@ -472,13 +507,20 @@ class DRIT(GANModel):
         z_random = [self.random_attributes(batch) for _ in range(draws)]
 
         def first_translation(branch, own, other, z):
+            """The translations `[encoded, self-reconstruction, *random]` and the images at
+            lower resolutions of the encoded one (`low_resolution`)."""
             contents = ops.concatenate([other, own] + [other] * draws)
             attributes = ops.concatenate([z, z] + [ops.cast(r, z.dtype) for r in z_random])
-            return ops.split(self.generator(contents, attributes, branch=branch, training=True),
-                             2 + draws)
+            *features, images = self.generator(contents, attributes, branch=branch,
+                                               training=True, return_features=True)
+            low = []
+            if self.low_resolution:
+                encoded = [ops.split(f, 2 + draws)[0] for f in features]
+                low = self._low_resolution_images(encoded, branch)
+            return ops.split(images, 2 + draws), low
 
-        fake_a, fake_aa, *fake_a_random = first_translation(0, c_a, c_b, z_a)
-        fake_b, fake_bb, *fake_b_random = first_translation(1, c_b, c_a, z_b)
+        (fake_a, fake_aa, *fake_a_random), fake_a_low = first_translation(0, c_a, c_b, z_a)
+        (fake_b, fake_bb, *fake_b_random), fake_b_low = first_translation(1, c_b, c_a, z_b)
         c_b_recon, c_a_recon = self._contents(fake_a, fake_b)
         z_a_recon, _ = self._encoded_attributes(fake_a, 0, batch)
         z_b_recon, _ = self._encoded_attributes(fake_b, 1, batch)
@@ -491,7 +533,8 @@ class DRIT(GANModel):
         d_losses, _ = self.minimize(
             {"discriminator": "d_total", "content_discriminator": "d_content_total"},
             lambda: ({**self._discriminator_losses(
-                (x_a, x_a_random, fake_a, fake_a_random), (x_b, x_b_random, fake_b, fake_b_random)),
+                (x_a, x_a_random, fake_a, fake_a_random, fake_a_low),
+                (x_b, x_b_random, fake_b, fake_b_random, fake_b_low)),
                 **self._content_discriminator_losses(c_a, c_b)}, None))
 
         gan = self._generator_gan
@@ -510,6 +553,11 @@ class DRIT(GANModel):
             "latent": self.lambda_latent * (latent_regression_loss(z_random[0], z_a_regressed)
                                             + latent_regression_loss(z_random[0], z_b_regressed)),
         }
+        if self.low_resolution:
+            losses["g_gan_low"] = sum(
+                gan(d, f) for ds, fakes in zip(self.low_resolution_discriminators,
+                                               (fake_a_low, fake_b_low))
+                for d, f in zip(ds, fakes))
         if self.mode_seeking:
             alone["mode_seeking"] = sum(
                 mode_seeking_loss(*fakes, *z_random) for fakes in (fake_b_random, fake_a_random))
@@ -525,14 +573,21 @@ class DRIT(GANModel):
 
     def _discriminator_losses(self, domain_a, domain_b):
         """`update_D`'s image discriminators: for each domain `(real, real_random, fake,
-        fakes_random)`, the encoded-attribute discriminator on real vs fake and the
-        random-attribute one on real_random vs each random draw (`backward_D` per draw)."""
+        fakes_random, fakes_low)`, the encoded-attribute discriminator on real vs fake and the
+        random-attribute one on real_random vs each random draw (`backward_D` per draw);
+        with `low_resolution`, each low-resolution discriminator on real pooled to its
+        resolution vs the translation's image at it."""
         d_loss = 0.0
-        for branch, (real, real_random, fake, fakes_random) in enumerate((domain_a, domain_b)):
+        for branch, (real, real_random, fake, fakes_random, fakes_low) in enumerate(
+                (domain_a, domain_b)):
             encoded, random = self._discriminators(branch)
             d_loss += self._discriminator_loss(encoded, real, fake)
             for fake_random in fakes_random:
                 d_loss += self._discriminator_loss(random, real_random, fake_random)
+            for k, fake_low in enumerate(fakes_low):
+                pooled = ops.average_pool(real, 4 // 2 ** k, 4 // 2 ** k)
+                d_loss += self._discriminator_loss(
+                    self.low_resolution_discriminators[branch][k], pooled, fake_low)
         return {"d_loss": d_loss, "d_total": d_loss + self.weight_decay_penalty("discriminator")}
 
     def _discriminator_loss(self, discriminator, real, fake):
@@ -602,6 +657,7 @@ class DRIT(GANModel):
             "content_dis_kernel_size": self.content_dis_kernel_size,
             "content_dis_layers": self.content_dis_layers,
             "mode_seeking": self.mode_seeking,
+            "low_resolution": self.low_resolution,
             "d_iter": self.d_iter,
             "lambda_rec": self.lambda_rec,
             "lambda_kl": self.lambda_kl,
