@@ -19,8 +19,6 @@ other work the wall-clock figure grows with the load, the CPU figure much less (
 import argparse
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -29,21 +27,9 @@ import tensorflow as tf  # noqa: E402
 
 from keras_i2i.models.munit import MUNIT  # noqa: E402
 
+from timing import median_time  # noqa: E402
+
 REFERENCE = {"train_step_s": 22.7, "translate_s": 1.3}
-
-
-def median_time(function, steps, warmup=2):
-    """Median wall-clock and CPU seconds (all threads of the process) of `function()` over
-    `steps` calls after `warmup` calls."""
-    for _ in range(warmup):
-        function()
-    walls, cpus = [], []
-    for _ in range(steps):
-        wall, cpu = time.perf_counter(), time.process_time()
-        function()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def timings(steps, size, modes):

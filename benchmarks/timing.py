@@ -1,12 +1,13 @@
-"""What the benchmark scripts share: timing a call, describing the machine, writing JSON."""
+"""What the benchmark scripts share: timing a call, describing the machine, writing JSON.
+Keras is imported only to describe the machine, so the PyTorch reference scripts, which run
+without it, time their calls here too."""
 
 import importlib
 import json
 import os
 import platform
+import statistics
 import time
-
-import keras
 
 
 def seconds_per_call(function, repeats, warmup):
@@ -19,9 +20,25 @@ def seconds_per_call(function, repeats, warmup):
     return (time.perf_counter() - start) / repeats
 
 
+def median_time(function, steps, warmup=2):
+    """Median wall-clock and CPU seconds (all threads of the process) of `function()` over
+    `steps` calls after `warmup` calls."""
+    for _ in range(warmup):
+        function()
+    walls, cpus = [], []
+    for _ in range(steps):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def machine():
     """CPU count, load average, platform, the Keras backend, its devices and the versions,
     taken before the timings."""
+    import keras
+
     backend = keras.backend.backend()
     library = importlib.import_module(backend)
     return {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),

@@ -25,10 +25,6 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
-import sys
-import textwrap
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,35 +33,23 @@ import numpy as np  # noqa: E402
 
 from keras_i2i import data, visualize  # noqa: E402
 from keras_i2i.data import synthetic  # noqa: E402
-from keras_i2i.data.synthetic.datasets import scene_sample  # noqa: E402
-from keras_i2i.metrics.diversity import mean_pairwise_distance  # noqa: E402
-from keras_i2i.metrics.fidelity import label_fidelity  # noqa: E402
 from keras_i2i.models.munit import MUNIT  # noqa: E402
 
-
-def held_out_scenes(count, size, seed=1):
-    """Day images (count, H, W, 3), their label maps, and night renderings of the same
-    scenes (the ideal translations), from scenes no training batch contains."""
-    day = [scene_sample(i, seed=seed, size=size, domain="day") for i in range(count)]
-    night = [scene_sample(i, seed=seed, size=size, domain="night") for i in range(count)]
-    return (np.stack([s["image"] for s in day]), np.stack([s["label"][..., 0] for s in day]),
-            np.stack([s["image"] for s in night]))
-
-
-def night_fidelity(images, labels):
-    return label_fidelity(images, labels, synthetic.NUM_CLASSES,
-                          lambda x: synthetic.segment(x, domain="night"))
+from common import (  # noqa: E402
+    content_scores,
+    fit_timed,
+    held_out_scenes,
+    served_in_fresh_process,
+    translation_grid,
+    translation_scores,
+)
 
 
 def evaluate(model, inputs, labels, styles):
     """Diversity of `styles` random-style translations per input, and (with `labels`) the
     oracle's scores on one random-style translation per input."""
-    translated = model.translate(inputs, "a2b", num_styles=styles, seed=123)
-    report = {"diversity_mean_pairwise_l1": float(np.mean(
-        [mean_pairwise_distance(outputs) for outputs in translated]))}
-    if labels is not None:
-        report["content"] = night_fidelity(translated[:, 0], labels)
-    return report
+    return translation_scores(model.translate(inputs, "a2b", num_styles=styles, seed=123),
+                              labels)
 
 
 def check_export_in_fresh_process(model, images, examples, directory):
@@ -74,35 +58,21 @@ def check_export_in_fresh_process(model, images, examples, directory):
     model.export(directory / "saved_model", verbose=False)
     styles = keras.ops.convert_to_numpy(model.encode(examples, "b")[1])
     expected = model.translate(images, "a2b", styles=styles)
-    inputs, served = directory / "serving_inputs.npz", directory / "served.npz"
-    np.savez(inputs, image=images, example=examples)
-    script = textwrap.dedent(f"""
-        import numpy as np, tensorflow as tf
-        serve = tf.saved_model.load({str(directory / "saved_model")!r}).signatures
-        x = np.load({str(inputs)!r})
-        style = serve["encode_style_b"](image=tf.constant(x["example"]))["style"]
-        guided = serve["translate_a2b"](image=tf.constant(x["image"]), style=style)["image"]
-        sampled = serve["serving_default"](image=tf.constant(x["image"]))["image"]
-        np.savez({str(served)!r}, guided=guided.numpy(), sampled=sampled.numpy())
-    """)
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
-    outputs = np.load(served)
+    outputs = served_in_fresh_process(directory / "saved_model", {
+        "image": images, "example": examples}, """
+        style = serve["encode_style_b"](image=x["example"])["style"]
+        outputs = {"guided": serve["translate_a2b"](image=x["image"], style=style)["image"],
+                   "sampled": serve["serving_default"](image=x["image"])["image"]}
+    """, directory)
     assert outputs["sampled"].shape == expected.shape
-    difference = float(np.max(np.abs(outputs["guided"] - expected)))
-    inputs.unlink()
-    served.unlink()
-    return difference
+    return float(np.max(np.abs(outputs["guided"] - expected)))
 
 
 def style_grid(model, inputs, examples, styles):
     """Columns: the input, `styles` random-style translations, an example of domain b and the
     translation in the example's style."""
-    random = model.translate(inputs, "a2b", num_styles=styles, seed=7)
-    columns = {"input": inputs}
-    columns.update({f"style {k}": random[:, k] for k in range(styles)})
-    columns["example"] = examples
-    columns["example's style"] = model.translate(inputs, "a2b", style_images=examples)
-    return visualize.sample_grid(columns)
+    return translation_grid(inputs, model.translate(inputs, "a2b", num_styles=styles, seed=7),
+                            examples, model.translate(inputs, "a2b", style_images=examples))
 
 
 def training_data(args):
@@ -145,22 +115,13 @@ def main():
               "mixed_precision": args.mixed_precision,
               "before": evaluate(model, inputs, labels, args.styles)}
     if labels is not None:
-        report["identity"] = night_fidelity(inputs, labels)
-        report["real_night"] = night_fidelity(night, labels)
+        report["identity"] = content_scores(inputs, labels)
+        report["real_night"] = content_scores(night, labels)
 
-    dataset = training_data(args)
     model.compile(jit_compile=True if args.jit else "auto")
     report["jit"] = model.jit_compile
-    start = time.perf_counter()
-    history = model.fit(dataset.repeat(), epochs=max(1, args.steps // args.steps_per_epoch),
-                        steps_per_epoch=args.steps_per_epoch, verbose=2)
-    seconds = time.perf_counter() - start
-    report["training"] = {
-        "seconds": round(seconds, 1),
-        "steps": int(model.steps_trained.numpy()),
-        "batch_size": args.batch_size,
-        "final_losses": {name: round(values[-1], 4) for name, values in history.history.items()},
-    }
+    report["training"] = {**fit_timed(model, training_data(args), args.steps,
+                                      args.steps_per_epoch), "batch_size": args.batch_size}
     report["after"] = evaluate(model, inputs, labels, args.styles)
 
     visualize.save_png(out / "styles.png", style_grid(model, inputs[:6], examples[:6],
@@ -171,7 +132,7 @@ def main():
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
 
     print(f"Trained {report['training']['steps']} steps (batch {args.batch_size}) in "
-          f"{seconds:.0f} s.")
+          f"{report['training']['seconds']:.0f} s.")
     for key in ("before", "after"):
         line = f"{key:6s}: diversity (mean pairwise L1 of {args.styles} styles) " \
                f"{report[key]['diversity_mean_pairwise_l1']:.4f}"

@@ -15,6 +15,8 @@ import importlib
 __version__ = "0.1.0"
 
 _MODELS = {
+    "DRIT": "keras_i2i.models.drit",
+    "MDMM": "keras_i2i.models.drit",
     "MUNIT": "keras_i2i.models.munit",
     "Pix2PixHD": "keras_i2i.models.pix2pixhd",
     "SPADE": "keras_i2i.models.spade",

@@ -30,6 +30,7 @@ def scenes(count):
 
 SCENES = scenes(2)
 DOMAINS = next(iter(synthetic.unpaired(2, size=64, batch_size=2, shuffle=False)))
+MIXED = next(iter(synthetic.multi_domain(6, size=64, batch_size=6, shuffle=False)))
 CASES = {
     "spade": ("SPADE", dict(label_nc=synthetic.NUM_CLASSES, image_size=(64, 64), ngf=8, ndf=8,
                             spade_hidden=8, n_layers_D=2, lambda_vgg=0.0), SCENES),
@@ -48,7 +49,19 @@ CASES = {
     "munit": ("MUNIT", dict(dim=8, mlp_dim=16, n_res=1, dis_dim=8, dis_n_layer=2,
                             dis_num_scales=2, recon_x_cyc_weight=1.0, activation="tanh",
                             dis_activation="tanh"), DOMAINS),
+    # One full update (d_iter 1), with DRIT++'s low-resolution outputs.
+    "drit": ("DRIT", dict(width=4, dis_scale=2, content_dis_kernel_size=3, content_dis_layers=2,
+                          d_iter=1, low_resolution=True), DOMAINS),
+    "mdmm": ("MDMM", dict(crop_size=64, width=4, content_discriminator=False),
+             {key: value[:2] for key, value in MIXED.items()}),
 }
+# MDMM with its content discriminator: the encoders' and the generator's gradients differ
+# between the backends by up to 1% of their scale (0.4% with d_iter 1, where the content
+# discriminator only adds its loss), though the losses agree to 1e-7, each backend is
+# deterministic, the content discriminator's gradient alone agrees to 1e-12, and the same
+# step without it, or with only the GAN losses beside it, agrees to 4e-5. Not understood yet.
+MDMM_CONTENT = ("MDMM", dict(crop_size=64, width=4, content_dis_kernel_size=3,
+                             content_dis_layers=2, d_iter=3), MIXED)
 
 
 def case_arrays(case, seed=0, batch=None):
@@ -92,6 +105,13 @@ def test_one_step_under_jax_equals_one_step_under_tensorflow(name, tmp_path):
     assert_same_step(case, result(*run_step(case)), actual)
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="MDMM_CONTENT: an open 1% gradient difference")
+def test_mdmm_with_its_content_discriminator_under_jax(tmp_path):
+    case = case_arrays(MDMM_CONTENT)
+    assert_same_step(case, result(*run_step(case)), run_under_jax(case, tmp_path))
+
+
 def assert_same_step(case, expected, actual, tolerance=1e-3, of_step=False, rtol=1e-5):
     """The results of two steps on `case` agree: losses, step counts and what the forward
     pass sets (batch statistics, spectral-norm vectors) to `rtol` (float32 rounding by
@@ -100,7 +120,10 @@ def assert_same_step(case, expected, actual, tolerance=1e-3, of_step=False, rtol
     Deep nets' gradients are sums with cancellation (through batch and instance norms above
     all), so a changed order of additions moves the small ones by more than 1e-7 of the
     largest: measured up to 4e-4 between backends (median 2e-6), and 7e-4 (median 1e-6)
-    between one and two devices."""
+    between one and two devices. A variable whose gradient is below 1e-4 of the step's
+    largest is compared at the step's scale: such a gradient is rounding noise of a sum that
+    cancels (DRIT's convolution biases before an instance norm: exactly 0 in exact
+    arithmetic, 1e-6 either way in float32) or too small for float32 sums to resolve."""
     assert sorted(actual) == sorted(expected)
     rate = float(case["sgd"])
     trained = {f"weight/{i}" for i in case["trainable"]}
@@ -108,7 +131,8 @@ def assert_same_step(case, expected, actual, tolerance=1e-3, of_step=False, rtol
     largest = max(np.abs(gradient).max() for gradient in gradients.values())
     for key, value in expected.items():
         if key in trained:
-            scale = largest if of_step else np.abs(gradients[key]).max()
+            own = np.abs(gradients[key]).max()
+            scale = largest if of_step or own < 1e-4 * largest else own
             np.testing.assert_allclose((case[key] - actual[key]) / rate, gradients[key], rtol=0,
                                        atol=tolerance * scale + 1e-5, err_msg=key)
         else:

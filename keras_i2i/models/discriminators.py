@@ -29,6 +29,8 @@ class _MultiscalePatchDiscriminator(keras.Model):
 
     def build(self, input_shape):
         self.scales = [self._scale_blocks(k) for k in range(self.num_scales)]
+        # Built with one scale too (unused then), so that Keras sees every layer built.
+        self.downsample.build(input_shape)
         for blocks in self.scales:
             shape = input_shape
             for block in blocks:

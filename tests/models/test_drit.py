@@ -85,6 +85,15 @@ def test_the_multi_scale_generator_discriminator_option():
     assert model.translate(_images(), seed=0).shape == (2, 32, 32, 3)
 
 
+def test_content_codes_get_the_reference_noise_in_training():
+    model = DRIT(**TINY)
+    images = _images()
+    clean = np.asarray(model.encode(images, "a")[0])
+    noisy = np.asarray(model._contents(images, images)[0])
+    assert 0.8 < (noisy - clean).std() < 1.2
+    assert not np.array_equal(noisy, np.asarray(model._contents(images, images)[0]))
+
+
 def test_d_iter_one_updates_everything_every_step():
     model = DRIT(**TINY, d_iter=1)
     assert model.default_batch_size == 2

@@ -89,27 +89,25 @@ class ContentEncoder(BranchedNetwork):
     Per branch (`convA`, `convB`; MDMM `conv`): a 7 x 7 `LeakyReLUConv2d` to `width`, two
     [reflect pad 1, 3 x 3 stride-2 conv, instance norm, ReLU] to 2 and 4 `width`, three
     residual blocks (reflect pad, 3 x 3 conv, instance norm, ReLU, again without the ReLU,
-    plus the input); then one residual block shared by the branches (`conv_share`) and, with
-    `training=True`, N(0, 1) noise (`GaussianNoiseLayer`) drawn from the layer's
-    `seed_generator`.
+    plus the input); then one residual block shared by the branches (`conv_share`). The
+    reference's last layer, N(0, 1) noise in training (`GaussianNoiseLayer`), is added by the
+    models (`DRIT`, `MDMM`), which draw every random number of a step from their own seeds.
 
-    `call(images, branch=0, training=None)`: images (B, H, W, channels[branch]) -> content
+    `call(images, branch=0)`: images (B, H, W, channels[branch]) -> content
     (B, ceil(H / 4), ceil(W / 4), 4 width).
 
     Args:
         channels: image channels per branch (`input_dim_a`, `input_dim_b`; one entry for MDMM).
         width: base width (64 in the reference, whose 256 is `4 * width`).
-        seed: seed of the noise's `keras.random.SeedGenerator`.
         kernel_initializer: of every convolution (the reference's N(0, 0.02)).
 
     Sub-layers: `branches[i]` (`keras.Sequential` of the branch's 6 blocks), `shared`
     (`ResidualBlock`).
     """
 
-    def __init__(self, channels=(3, 3), width=64, seed=None,
-                 kernel_initializer=GAUSSIAN_INITIALIZER, **kwargs):
+    def __init__(self, channels=(3, 3), width=64, kernel_initializer=GAUSSIAN_INITIALIZER,
+                 **kwargs):
         super().__init__(channels, width, 0, kernel_initializer, **kwargs)
-        self.seed = seed
         residual = dict(norm="instance", pad_type="reflect", **self.block_args)
         self.branches = [
             keras.Sequential(
@@ -123,7 +121,6 @@ class ContentEncoder(BranchedNetwork):
             for branch in range(len(self.channels))
         ]
         self.shared = ResidualBlock(name="shared", **residual)
-        self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
 
     def build(self, input_shape=None):
         """Builds every branch from the configuration (the input shape adds nothing)."""
@@ -131,17 +128,13 @@ class ContentEncoder(BranchedNetwork):
             branch.build((None, None, None, channels))
         self.shared.build((None, None, None, 4 * self.width))
 
-    def call(self, images, branch=0, training=None):
-        content = self.shared(self.branches[branch](images))
-        if training:
-            content = content + keras.random.normal(
-                ops.shape(content), dtype=content.dtype, seed=self.seed_generator)
-        return content
+    def call(self, images, branch=0):
+        return self.shared(self.branches[branch](images))
 
     def get_config(self):
         config = super().get_config()
         del config["num_domains"]
-        return {**config, "seed": self.seed}
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")

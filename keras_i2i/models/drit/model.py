@@ -254,8 +254,7 @@ class DRIT(GANModel):
 
         channels = (channels_a, channels_b)
         policy = dict(dtype=self.dtype_policy)
-        self.content_encoder = ContentEncoder(
-            channels, width, seed=self.seed + 1, name="content_encoder", **policy)
+        self.content_encoder = ContentEncoder(channels, width, name="content_encoder", **policy)
         self.attribute_encoder = AttributeEncoder(
             channels, attribute_dim, width, variational=concat, name="attribute_encoder",
             **policy)
@@ -476,8 +475,15 @@ class DRIT(GANModel):
         return self.record_losses(losses)
 
     def _contents(self, x_a, x_b):
-        return (self.content_encoder(x_a, branch=0, training=True),
-                self.content_encoder(x_b, branch=1, training=True))
+        """The content codes of both domains in training, with the reference's N(0, 1)
+        noise (`GaussianNoiseLayer`)."""
+        return (self._noisy(self.content_encoder(x_a, branch=0, training=True)),
+                self._noisy(self.content_encoder(x_b, branch=1, training=True)))
+
+    def _noisy(self, content):
+        """`content` + N(0, 1) from the model's seed generator."""
+        noise = self.random_normal(ops.shape(content), self.seed_generator)
+        return content + ops.cast(noise, content.dtype)
 
     def _content_discriminator_losses(self, c_a, c_b):
         """`backward_contentD`: content codes of b are real (1), of a fake (0)."""

@@ -160,8 +160,7 @@ class MDMM(GANModel):
         self.seed = secrets.randbelow(2**31) if seed is None else seed
 
         policy = dict(dtype=self.dtype_policy)
-        self.content_encoder = ContentEncoder(
-            (channels,), width, seed=self.seed + 1, name="content_encoder", **policy)
+        self.content_encoder = ContentEncoder((channels,), width, name="content_encoder", **policy)
         self.attribute_encoder = AttributeEncoder(
             (channels,), attribute_dim, width, variational=concat, num_domains=num_domains,
             name="attribute_encoder", **policy)
@@ -346,8 +345,7 @@ class MDMM(GANModel):
             losses, _ = self.minimize(
                 {"content_discriminator": "d_content_total"},
                 lambda x=ops.concatenate(part), c=ops.concatenate(part_codes): (
-                    self._content_discriminator_losses(
-                        self.content_encoder(x, training=True), c), None))
+                    self._content_discriminator_losses(self._content(x), c), None))
             d_content.append(losses["d_content"])
         targets = {"content_encoder": ("eg_total", "alone_total"),
                    "attribute_encoder": "eg_total", "generator": ("eg_total", "alone_total")}
@@ -355,6 +353,12 @@ class MDMM(GANModel):
         if d_content:
             losses["d_content"] = sum(d_content) / len(d_content)
         return self.record_losses(losses)
+
+    def _content(self, images):
+        """Content codes in training, with the reference's N(0, 1) noise."""
+        content = self.content_encoder(images, training=True)
+        noise = self.random_normal(ops.shape(content), self.seed_generator)
+        return content + ops.cast(noise, content.dtype)
 
     def _content_discriminator_losses(self, content, codes):
         """`update_D_content`: the content codes' domains."""
@@ -377,7 +381,7 @@ class MDMM(GANModel):
         (x_a, x_b), (code_a, code_b) = images, codes
         x, codes = ops.concatenate([x_a, x_b]), ops.concatenate([code_a, code_b])
         half = ops.shape(x_a)[0]
-        content = self.content_encoder(x, training=True)
+        content = self._content(x)
         c_a, c_b = ops.split(content, 2)
         z, kl_attribute = self._encoded_attributes(x, codes)
         z_a, z_b = ops.split(z, 2)
@@ -393,7 +397,7 @@ class MDMM(GANModel):
         fake_b, fake_bb, fake_b_random = first_translation(c_b, c_a, z_b, code_b)
         fake_encoded = ops.concatenate([fake_a, fake_b])
         fake_random = ops.concatenate([fake_a_random, fake_b_random])
-        c_b_recon, c_a_recon = ops.split(self.content_encoder(fake_encoded, training=True), 2)
+        c_b_recon, c_a_recon = ops.split(self._content(fake_encoded), 2)
         z_recon, _ = self._encoded_attributes(fake_encoded, codes)
         z_a_recon, z_b_recon = ops.split(z_recon, 2)
         fake_recon = ops.concatenate([
