@@ -87,6 +87,14 @@ class _Convolution(keras.layers.Layer):
                 name="bias", shape=(self.filters,), initializer=self.bias_initializer
             )
 
+    def _add_bias(self, y):
+        """`y + bias`, added in float32 under mixed precision: the bias gradient, a sum over
+        every output pixel, then accumulates in float32 (JAX sums a bfloat16 broadcast's
+        gradient in bfloat16: pix2pixHD's bias gradients were 52% off)."""
+        if self.compute_dtype == "float32":
+            return y + self.bias
+        return ops.cast(ops.cast(y, "float32") + ops.cast(self.bias, "float32"), y.dtype)
+
     def _spatial_output_shape(self, input_shape, size):
         b, h, w, _ = input_shape
         h, w = (None if n is None else size(n) for n in (h, w))
@@ -237,7 +245,7 @@ class Conv2D(_Convolution):
                                               self.pad_type, bias)
             return lookup + self._convolve(inputs[..., n:], kernel[:, :, n:])
         y = self._convolve(inputs, kernel)
-        return y if bias is None else y + bias
+        return y if bias is None else self._add_bias(y)
 
     def _convolve(self, inputs, kernel):
         """The convolution without bias: `inputs` upsampled (`upsample`), padded and
@@ -324,9 +332,7 @@ class Conv2DTranspose(_Convolution):
             y = conv_routes.phase_conv_transpose(
                 inputs, self.kernel, self.strides, self.padding, self.output_padding
             )
-        if self.use_bias:
-            y = y + self.bias
-        return y
+        return self._add_bias(y) if self.use_bias else y
 
     def _transposed_conv(self, inputs):
         y = ops.conv_transpose(inputs, self.kernel, strides=self.strides, padding="valid")
