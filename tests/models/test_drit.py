@@ -112,6 +112,12 @@ def test_a_batch_the_rhythm_cannot_split_is_refused():
     model.compile()  # traced: the batch size is unknown without drop_remainder
     with pytest.raises(ValueError, match=r"drop_remainder=True\), got None"):
         model.fit(unknown.batch(6), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"content discriminator \(content_dis_kernel_size 7, "
+                       r"content_dis_layers 3\) needs training images of at least 212x212, "
+                       r"got image_a of 32x32"):
+        default = DRIT(width=2, dis_scale=1)
+        default.compile(run_eagerly=True)
+        default.fit(_unpaired(), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="trains on {'image_a', 'image_b'} batches"):
         model.train_on_batch({"image": _images(6)})
 

@@ -67,6 +67,14 @@ def test_without_the_content_discriminator_every_iteration_updates_everything():
                                   "content_encoder": 4, "generator": 4}
 
 
+def test_training_images_must_have_the_crop_size():
+    model = MDMM(**TINY)
+    model.compile(run_eagerly=True)
+    data = {"image": _images(6, size=32), "domain": np.zeros(6, "int32")}
+    with pytest.raises(ValueError, match=r"crop_size x crop_size images \(64: .*got 32x32"):
+        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(6), epochs=1, verbose=0)
+
+
 def test_translate_into_each_domain_with_random_and_example_attributes():
     model = MDMM(**TINY)
     images = _images()

@@ -458,6 +458,14 @@ class DRIT(GANModel):
         if "image_a" not in data or "image_b" not in data:
             raise ValueError(f"DRIT trains on {{'image_a', 'image_b'}} batches, got "
                              f"{sorted(data)}")
+        for key in ("image_a", "image_b"):
+            height, width = data[key].shape[1:3]
+            if min(height, width) < self.min_size:
+                raise ValueError(
+                    f"DRIT's content discriminator (content_dis_kernel_size "
+                    f"{self.content_dis_kernel_size}, content_dis_layers "
+                    f"{self.content_dis_layers}) needs training images of at least "
+                    f"{self.min_size}x{self.min_size}, got {key} of {height}x{width}")
         parts = [rhythm_parts(data[key], self.d_iter, "DRIT") for key in ("image_a", "image_b")]
         d_content = []
         for (x_a, _), (x_b, _) in zip(parts[0][:-1], parts[1][:-1]):

@@ -337,6 +337,11 @@ class MDMM(GANModel):
         """`d_iter - 1` content-discriminator updates and one full update (see the module)."""
         if "image" not in data or "domain" not in data:
             raise ValueError(f"MDMM trains on {{'image', 'domain'}} batches, got {sorted(data)}")
+        size = tuple(data["image"].shape[1:3])
+        if size != (self.crop_size, self.crop_size):
+            raise ValueError(f"MDMM trains on crop_size x crop_size images ({self.crop_size}: "
+                             f"its discriminators' classifier and content discriminator are "
+                             f"sized for it), got {size[0]}x{size[1]}")
         images = rhythm_parts(data["image"], self._iterations, "MDMM")
         codes = rhythm_parts(self.domain_codes(ops.reshape(data["domain"], (-1,))),
                              self._iterations, "MDMM")
