@@ -136,3 +136,36 @@ def test_bad_checkpoints_get_one_line(reference):
     with pytest.raises(ValueError, match=r"disContent/model.0.model.1.weight: found shape "
                                          r"\(32, 32, 7, 7\).*\(and 2 more problems\)$"):
         convert.convert_checkpoint(_checkpoint(ref), content_dis_kernel_size=3)
+
+
+def test_an_mdmm_checkpoint_becomes_the_reference_model(reference, tmp_path):
+    """MDMM's `model.save` (`dis1`, `dis2`, `disContent`, `enc_c`, `enc_a`, `gen`): the
+    converted model's translations with given attributes and domains are the reference's
+    (`fake_random = gen(content, z_random, target_domain_code)`), its discriminator's maps
+    and logits too."""
+    ref = reference("mdmm_small.npz")
+    checkpoint = {"ep": 1, "total_it": 7}
+    for key, value in ref.items():
+        network, _, name = key.partition("/")
+        if network not in ("input", "output", "config_json"):
+            checkpoint.setdefault(network, {})[name] = value
+    checkpoint["dis2"] = checkpoint["dis1"]
+    convert.convert_mdmm_checkpoint(checkpoint, tmp_path / "preset", seed=0)
+    from keras_i2i.models.drit import MDMM
+
+    model = MDMM.from_preset(tmp_path / "preset")
+    config = json.loads(str(ref["config_json"]))
+    assert (model.num_domains, model.width, model.concat, model.crop_size) == (
+        config["num_domains"], config["width"], True, config["crop_size"])
+    images = _nhwc(ref["input/image"])
+    targets = np.argmax(ref["input/target_domain_code"], axis=-1)
+    _assert_close(model.translate(images, targets, attributes=ref["input/z_random"]),
+                  _nhwc(ref["output/fake_random"]), "fake_random")
+    adversarial, logits = model.discriminator2(images)
+    _assert_close(adversarial, _nhwc(ref["output/dis"]), "dis2 map")
+    _assert_close(logits, ref["output/dis_cls"], "dis2 logits")
+    metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
+    assert (metadata["total_it"], metadata["initialized"]) == (7, [])
+    with pytest.raises(ValueError, match=r"^not a MDMM checkpoint: no enc_c, enc_a state dict \(it has gen; MDMM.s "
+                       r"model.save writes dis1, dis2, disContent, enc_c, enc_a, gen\)"):
+        convert.convert_mdmm_checkpoint({"gen": checkpoint["gen"]})

@@ -34,6 +34,7 @@ from keras_i2i.models.drit.discriminators import MultiDomainDiscriminator
 from keras_i2i.models.drit.encoders import AttributeEncoder, ContentEncoder
 from keras_i2i.models.drit.generator import Generator
 from keras_i2i.models.drit.model import DRIT
+from keras_i2i.models.drit.multi_domain import MDMM
 
 
 def spectral_vectors(weight_orig, weight_u, weight):
@@ -279,8 +280,18 @@ DRIT_NETWORKS = {
 }
 """DRIT's checkpoint names -> the `DRIT` attributes of those networks."""
 
+MDMM_NETWORKS = {
+    "enc_c": "content_encoder",
+    "enc_a": "attribute_encoder",
+    "gen": "generator",
+    "dis1": "discriminator",
+    "dis2": "discriminator2",
+    "disContent": "domain_classifier",
+}
+"""MDMM's checkpoint names -> the `MDMM` attributes of those networks."""
+
 INFERENCE_NETWORKS = ("enc_c", "enc_a", "gen")
-"""What the reference's test-time `resume(train=False)` loads; a checkpoint needs them."""
+"""What the references' test-time `resume(train=False)` loads; a checkpoint needs them."""
 
 
 def _shape(state_dict, key, what):
@@ -307,12 +318,7 @@ def architecture(state_dict):
         (`weight_orig` keys); with `disContent` `content_dis_kernel_size` and
         `content_dis_layers`.
     """
-    found = sorted({key.partition("/")[0] for key in state_dict if "/" in key})
-    absent = [name for name in INFERENCE_NETWORKS if name not in found]
-    if absent:
-        raise ValueError(f"not a DRIT checkpoint: no {', '.join(absent)} state dict (it has "
-                         f"{', '.join(found) or 'no networks'}; DRIT's model.save writes "
-                         f"{', '.join(DRIT_NETWORKS)})")
+    _check_networks(state_dict, "DRIT", DRIT_NETWORKS)
     first = _shape(state_dict, "enc_c/convA.0.model.1.weight", "E_content's first conv")
     if "gen/dec_share.0.model.1.weight" in state_dict:
         concat, attribute = True, ("enc_a/fc_A.0.weight", "E_attr_concat's mean layer")
@@ -335,12 +341,61 @@ def architecture(state_dict):
         config["dis_scale"] = _count(state_dict, rf"{dis}/Diss\.(\d+)\.") or 1
         config["dis_spectral_norm"] = any(
             key.startswith(f"{dis}/") and key.endswith(".weight_orig") for key in state_dict)
-    if any(key.startswith("disContent/") for key in state_dict):
-        config["content_dis_kernel_size"] = int(_shape(
-            state_dict, "disContent/model.0.model.1.weight", "Dis_content's first conv")[2])
-        config["content_dis_layers"] = _count(
-            state_dict, r"disContent/model\.(\d+)\.model\.1\.weight") - 1
+    config.update(_content_discriminator(state_dict))
     return config
+
+
+def _check_networks(state_dict, model_name, networks):
+    """ValueError unless the checkpoint has every `INFERENCE_NETWORKS` state dict."""
+    found = sorted({key.partition("/")[0] for key in state_dict if "/" in key})
+    absent = [name for name in INFERENCE_NETWORKS if name not in found]
+    if absent:
+        raise ValueError(f"not a {model_name} checkpoint: no {', '.join(absent)} state dict (it "
+                         f"has {', '.join(found) or 'no networks'}; {model_name}'s model.save "
+                         f"writes {', '.join(networks)})")
+
+
+def mdmm_architecture(state_dict):
+    """The `MDMM` arguments that a checkpoint's keys and shapes determine: `channels`,
+    `width`, `concat`, `num_domains` (the attribute encoder's input channels beyond the
+    image's), `attribute_dim`; with `dis1` `dis_spectral_norm`; with `disContent` its
+    `content_dis_kernel_size` and `content_dis_layers`. The crop size is the preset's (the
+    classifier's kernel, `crop_size // 64`, is checked against it)."""
+    _check_networks(state_dict, "MDMM", MDMM_NETWORKS)
+    first = _shape(state_dict, "enc_c/conv.0.model.1.weight", "MD_E_content's first conv")
+    if "gen/dec_share.0.model.1.weight" in state_dict:
+        concat, encoder, attribute = True, "enc_a/conv.1.weight", "enc_a/fc.0.weight"
+    elif "gen/mlp.0.weight" in state_dict:
+        concat, encoder, attribute = False, "enc_a/model.1.weight", "enc_a/model.16.weight"
+    else:
+        raise ValueError("gen/dec_share.0.model.1.weight (MD_G_multi_concat) and "
+                         "gen/mlp.0.weight (MD_G_multi) are not in the checkpoint: not an "
+                         "MDMM generator")
+    config = {
+        "channels": int(first[1]),
+        "width": int(first[0]),
+        "concat": concat,
+        "num_domains": int(_shape(state_dict, encoder, "the attribute encoder's first conv")[1]
+                           - first[1]),
+        "attribute_dim": int(_shape(state_dict, attribute, "the attribute encoder's output")[0]),
+    }
+    if any(key.startswith("dis1/") for key in state_dict):
+        config["dis_spectral_norm"] = any(
+            key.startswith("dis1/") and key.endswith(".weight_orig") for key in state_dict)
+    config.update(_content_discriminator(state_dict))
+    return config
+
+
+def _content_discriminator(state_dict):
+    """`content_dis_kernel_size` and `content_dis_layers` of a `disContent`, if there is one."""
+    if not any(key.startswith("disContent/") for key in state_dict):
+        return {}
+    return {
+        "content_dis_kernel_size": int(_shape(
+            state_dict, "disContent/model.0.model.1.weight", "Dis_content's first conv")[2]),
+        "content_dis_layers": _count(
+            state_dict, r"disContent/model\.(\d+)\.model\.1\.weight") - 1,
+    }
 
 
 def checkpoint_file(checkpoint):
@@ -393,26 +448,44 @@ def convert_checkpoint(checkpoint, output_dir=None, preset=None, **overrides):
         The converted `DRIT`. A network that does not match (a wrong shape, a missing key)
         raises a one-line ValueError naming its first key and the shapes.
     """
+    return _convert(DRIT, DRIT_NETWORKS, architecture, checkpoint, output_dir, preset, overrides)
+
+
+def convert_mdmm_checkpoint(checkpoint, output_dir=None, preset=None, **overrides):
+    """Builds an `MDMM` with the weights of a reference MDMM checkpoint (`dis1`, `dis2`,
+    `disContent`, `enc_c`, `enc_a`, `gen`), as `convert_checkpoint` a DRIT; the image size
+    (`crop_size`, 216 by default) comes from the preset or `overrides`."""
+    return _convert(MDMM, MDMM_NETWORKS, mdmm_architecture, checkpoint, output_dir, preset,
+                    overrides)
+
+
+def _convert(model_class, networks, describe, checkpoint, output_dir, preset, overrides):
+    """`convert_checkpoint` of `model_class`, whose networks the checkpoint names as
+    `networks` says and whose arguments `describe(state_dict)` reads off it."""
+    model_name = model_class.__name__
     source = checkpoint
     if isinstance(checkpoint, (str, os.PathLike)):
         source = checkpoint_file(checkpoint)
     state = load_state_dict(source)
-    config = {**architecture(state), **overrides}
-    model = DRIT(**config) if preset is None else DRIT.from_preset(preset, **config)
-    present = [name for name in DRIT_NETWORKS if any(key.startswith(f"{name}/") for key in state)]
+    config = {**describe(state), **overrides}
+    model = (model_class(**config) if preset is None
+             else model_class.from_preset(preset, **config))
+    present = [name for name in networks if any(key.startswith(f"{name}/") for key in state)
+               and getattr(model, networks[name]) is not None]
     for name in present:
         try:
-            load_networks({name: getattr(model, DRIT_NETWORKS[name])}, state)
+            load_networks({name: getattr(model, networks[name])}, state)
         except StateDictMismatch as error:
             what = "the checkpoint" if source is checkpoint else os.fspath(source)
             arguments = ", ".join(f"{key}={value!r}" for key, value in config.items())
-            raise ValueError(f"{what} does not fit the DRIT({arguments}) it describes: "
+            raise ValueError(f"{what} does not fit the {model_name}({arguments}) it describes: "
                              f"{_one_line(error, name)}") from None
     if output_dir is not None:
         model.save_to_preset(output_dir, metadata={
             "converted_from": None if source is checkpoint else os.fspath(source),
             "preset": preset,
             **{key: int(state[key]) for key in ("ep", "total_it") if key in state},
-            "initialized": [name for name in DRIT_NETWORKS if name not in present],
+            "initialized": [name for name, attribute in networks.items()
+                            if name not in present and getattr(model, attribute) is not None],
         })
     return model
