@@ -167,5 +167,5 @@ def test_an_mdmm_checkpoint_becomes_the_reference_model(reference, tmp_path):
     metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
     assert (metadata["total_it"], metadata["initialized"]) == (7, [])
     with pytest.raises(ValueError, match=r"^not a MDMM checkpoint: no enc_c, enc_a state dict \(it has gen; MDMM.s "
-                       r"model.save writes dis1, dis2, disContent, enc_c, enc_a, gen\)"):
+                       r"model.save writes enc_c, enc_a, gen, dis1, dis2, disContent\)"):
         convert.convert_mdmm_checkpoint({"gen": checkpoint["gen"]})
