@@ -19,7 +19,10 @@ wall-clock seconds and in CPU seconds of all the process's threads (on a machine
 other work the wall-clock figure grows with the load, the CPU figure much less). The reference
 (`drit_reference.py`, the HsinYingLee/DRIT code itself) is timed in a subprocess of
 `--torch-python` (a Python with torch) the same way, before the Keras figures; without
-`--reference-src` only the Keras figures are taken.
+`--reference-src` only the Keras figures are taken. Compare figures of a quiet machine: under
+load the reference slows down far more than TensorFlow (on this 2-core CPU at load 3 its
+content iteration took 8x, its translation 7x as long as when quiet; TensorFlow's hardly
+changed).
 """
 
 import argparse
@@ -35,20 +38,27 @@ import tensorflow as tf  # noqa: E402
 
 from keras_i2i.models.drit import DRIT  # noqa: E402
 
-from timing import machine, median_time, write_results  # noqa: E402
+from timing import machine, median_time, seconds, write_results  # noqa: E402
+
+
+D_ITER = 3  # the reference's --d_iter: iterations per cycle, and per Keras step
 
 
 def reference_timings(torch_python, src, size, steps):
-    """The reference's figures (`drit_reference.py`'s JSON), with its cycle of `d_iter` = 3
-    iterations (two content iterations and a full one) and their mean."""
+    """The reference's figures (`drit_reference.py`'s JSON), with its cycle of `D_ITER`
+    iterations (`D_ITER - 1` content iterations and a full one) and their mean."""
     script = pathlib.Path(__file__).with_name("drit_reference.py")
     process = subprocess.run(
         [torch_python, str(script), "--src", src, "--size", str(size), "--steps", str(steps)],
-        check=True, capture_output=True, text=True)
+        capture_output=True, text=True)
+    if process.returncode:
+        last = (process.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"{torch_python} {script.name} failed: {last}")
     results = json.loads(process.stdout.strip().splitlines()[-1])
     for unit in ("s", "cpu_s"):
-        cycle = 2 * results[f"content_iteration_{unit}"] + results[f"full_iteration_{unit}"]
-        results[f"step_{unit}"], results[f"iteration_{unit}"] = cycle, cycle / 3
+        cycle = ((D_ITER - 1) * results[f"content_iteration_{unit}"]
+                 + results[f"full_iteration_{unit}"])
+        results[f"step_{unit}"], results[f"iteration_{unit}"] = cycle, cycle / D_ITER
     return results
 
 
@@ -67,11 +77,9 @@ def keras_timings(size, steps, jit):
         content = model.content_encoder(images, branch=0)
         return model.generator(content, model.random_attributes(1), branch=1)
 
-    figures = {"step": median_time(lambda: model.train_on_batch(batch), steps, warmup=1),
-               "translate": median_time(lambda: translate(image).numpy(), steps, warmup=1)}
-    results = {}
-    for name, (wall, cpu) in figures.items():
-        results[f"{name}_s"], results[f"{name}_cpu_s"] = wall, cpu
+    results = seconds({
+        "step": median_time(lambda: model.train_on_batch(batch), steps, warmup=1),
+        "translate": median_time(lambda: translate(image).numpy(), steps, warmup=1)})
     results["iteration_s"] = results["step_s"] / model.d_iter
     results["iteration_cpu_s"] = results["step_cpu_s"] / model.d_iter
     return results
@@ -88,7 +96,7 @@ def main():
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args()
     results = {"machine": machine(), "size": args.size, "images_per_iteration": 2,
-               "iterations_per_step": 3}
+               "iterations_per_step": D_ITER}
     print(f"{results['machine']['cpus']} CPUs, load average "
           f"{results['machine']['load_average_before'][0]:.1f}; {args.size}x{args.size}")
     if args.reference_src:
@@ -96,10 +104,13 @@ def main():
                                                  args.size, args.steps)
     for mode in args.modes:
         results[mode] = keras_timings(args.size, args.steps, mode == "xla")
-    for name, figures in ((k, results[k]) for k in ("reference", *args.modes) if k in results):
-        print(f"{name:9s} step {figures['step_s']:7.2f} s, iteration {figures['iteration_s']:6.2f} "
-              f"s ({figures['iteration_cpu_s']:6.2f} s CPU), translation "
-              f"{figures['translate_s']:.3f} s ({figures['translate_cpu_s']:.3f} s CPU)")
+    for name in ("reference", *args.modes):
+        figures = results.get(name)
+        if figures:
+            print(f"{name:9s} step {figures['step_s']:7.2f} s, iteration "
+                  f"{figures['iteration_s']:6.2f} s ({figures['iteration_cpu_s']:6.2f} s CPU), "
+                  f"translation {figures['translate_s']:.3f} s "
+                  f"({figures['translate_cpu_s']:.3f} s CPU)")
     if "reference" in results:
         results["ratio_reference_to_keras"] = {}
         for figure in ("iteration_s", "translate_s"):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from timing import median_time
+from timing import median_time, seconds
 
 OPTIONS = types.SimpleNamespace(concat=1, no_ms=False, dis_scale=3, dis_norm="None",
                                 dis_spectral_norm=False, input_dim_a=3, input_dim_b=3)
@@ -93,10 +93,8 @@ def main():
     figures["full_iteration"] = median_time(full_iteration, args.steps, warmup=1)
     drit.eval()
     figures["translate"] = median_time(translate, args.steps, warmup=1)
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    for name, (wall, cpu) in figures.items():
-        results[f"{name}_s"], results[f"{name}_cpu_s"] = wall, cpu
-    print(json.dumps(results))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                      **seconds(figures)}))
 
 
 if __name__ == "__main__":

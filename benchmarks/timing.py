@@ -34,6 +34,12 @@ def median_time(function, steps, warmup=2):
     return statistics.median(walls), statistics.median(cpus)
 
 
+def seconds(figures):
+    """`{name: (wall, cpu)}` (`median_time`'s) -> `{"<name>_s": wall, "<name>_cpu_s": cpu}`."""
+    return {f"{name}_{unit}": value for name, times in figures.items()
+            for unit, value in zip(("s", "cpu_s"), times)}
+
+
 def machine():
     """CPU count, load average, platform, the Keras backend, its devices and the versions,
     taken before the timings."""
