@@ -2,6 +2,7 @@
 
     KERAS_BACKEND=jax python benchmarks/steps.py --model spade --preset cityscapes \
         [--size 256x512] [--batch-size 1] [--set ngf=32] [--mixed] [--steps 10] [--out r.json]
+    python benchmarks/steps.py --model drit --preset yosemite --size 216x216 --batch-size 2
 
 Builds the model from its preset (with `--set` overrides), compiled with XLA (`jit_compile`;
 under JAX every step is compiled), on a batch of random inputs with the keys and dtypes the
@@ -16,6 +17,7 @@ versions, as JSON.
 import argparse
 import ast
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -27,7 +29,8 @@ import numpy as np  # noqa: E402
 
 from timing import machine, seconds_per_call, write_results  # noqa: E402
 
-MODELS = {"spade": "SPADE", "pix2pixhd": "Pix2PixHD", "munit": "MUNIT"}
+MODELS = {"spade": "SPADE", "pix2pixhd": "Pix2PixHD", "munit": "MUNIT", "drit": "DRIT",
+          "mdmm": "MDMM"}
 
 
 def _maps(rng, batch_size, size, count):
@@ -39,13 +42,21 @@ def _images(rng, batch_size, size, channels=3):
 
 
 def random_batch(model, size, batch_size, seed=0):
-    """`(training batch, inference inputs)` of random values for `model` at `size` (H, W)."""
+    """`(training batch, inference inputs)` of random values for `model` at `size` (H, W).
+    DRIT's and MDMM's training batch holds `batch_size` images per iteration of their step
+    (`default_batch_size / 2` iterations)."""
     rng = np.random.default_rng(seed)
     name = type(model).__name__
-    if name == "MUNIT":
-        batch = {"image_a": _images(rng, batch_size, size, model.channels_a),
-                 "image_b": _images(rng, batch_size, size, model.channels_b)}
-        return batch, batch["image_a"]
+    if name in ("MUNIT", "DRIT"):
+        rows = batch_size * getattr(model, "d_iter", 1)
+        batch = {"image_a": _images(rng, rows, size, model.channels_a),
+                 "image_b": _images(rng, rows, size, model.channels_b)}
+        return batch, batch["image_a"][:batch_size]
+    if name == "MDMM":
+        rows = batch_size * model.default_batch_size // 2
+        batch = {"image": _images(rng, rows, size, model.channels),
+                 "domain": rng.integers(0, model.num_domains, rows).astype("int32")}
+        return batch, {key: value[:batch_size] for key, value in batch.items()}
     if name == "SPADE":
         batch = {"label": _maps(rng, batch_size, size, model.num_classes)}
     elif model.label_nc:
@@ -89,15 +100,18 @@ def main(argv=None):
 
     overrides = dict(item.split("=", 1) for item in args.set)
     overrides = {name: _value(value) for name, value in overrides.items()}
-    if args.size:
-        overrides["image_size"] = tuple(int(n) for n in args.size.lower().split("x"))
+    model_class = getattr(importlib.import_module("keras_i2i"), MODELS[args.model])
+    size = tuple(int(n) for n in args.size.lower().split("x")) if args.size else None
+    if size and "image_size" in inspect.signature(model_class.__init__).parameters:
+        overrides["image_size"] = size  # SPADE's: its generator's first map
     if args.mixed:
         keras.config.set_dtype_policy("mixed_float16")
     keras.utils.set_random_seed(0)
-    module = importlib.import_module(f"keras_i2i.models.{args.model}")
-    model = getattr(module, MODELS[args.model]).from_preset(args.preset, **overrides)
+    model = model_class.from_preset(args.preset, **overrides)
     model.compile(jit_compile=True)
-    size = overrides.get("image_size") or getattr(model, "image_size", None) or (256, 256)
+    crop = getattr(model, "crop_size", None)  # MDMM's
+    size = (size or getattr(model, "image_size", None) or (crop and (crop, crop))
+            or (256, 256))
     figures = benchmark(model, tuple(size), args.batch_size, args.steps)
     results = {"machine": machine(), "model": args.model, "preset": args.preset,
                "overrides": {k: list(v) if isinstance(v, tuple) else v
