@@ -302,3 +302,16 @@ def test_mdmm_networks_need_a_domain_code_and_one_branch():
         AttributeEncoder((3,), width=2, num_domains=2)(_images(size=32))
     with pytest.raises(ValueError, match="one branch"):
         AttributeEncoder((3, 3), num_domains=2)
+
+
+def test_serialized_names_do_not_collide_with_munits():
+    """DRIT's `ContentEncoder` and MUNIT's share a class name: each is registered under its
+    own package, so a saved config rebuilds the right one whichever was imported last."""
+    import keras
+
+    from keras_i2i.models import munit
+
+    encoder = ContentEncoder((3, 1), 2)
+    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(encoder))
+    assert type(rebuilt) is ContentEncoder and rebuilt.channels == encoder.channels
+    assert keras.saving.get_registered_object("keras_i2i>ContentEncoder") is munit.ContentEncoder

@@ -60,7 +60,7 @@ def low_resolution_discriminator(width=64, spectral_norm=False,
                                 spectral_norm=spectral_norm, **kwargs)
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class MultiDomainDiscriminator(keras.Model):
     """MDMM's `MD_Dis`: an adversarial patch map and domain-classification logits.
 

@@ -82,7 +82,7 @@ class BranchedNetwork(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class ContentEncoder(BranchedNetwork):
     """DRIT's `E_content` (MDMM's `MD_E_content` with one branch).
 
@@ -137,7 +137,7 @@ class ContentEncoder(BranchedNetwork):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class DownsamplingResidualBlock(keras.layers.Layer):
     """DRIT's `BasicBlock` (from BicycleGAN's ResNet encoder), pre-activation:
     `avgpool2(conv3x3(lrelu(conv3x3(lrelu(x))))) + conv1x1(avgpool2(x))`, LeakyReLU 0.2,
@@ -182,7 +182,7 @@ class DownsamplingResidualBlock(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class AttributeEncoder(BranchedNetwork):
     """DRIT's attribute encoders (MDMM's with `num_domains > 0`).
 

@@ -27,7 +27,7 @@ def _output_block(channels, common):
     return ConvBlock(channels, 1, transposed=True, activation="tanh", name="output", **common)
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class AttributeResidualBlock(keras.layers.Layer):
     """DRIT++'s `MisINSResBlock`: a residual block whose two 3 x 3 convs are each followed by
     a fusion with the attribute's slice `z`.
@@ -171,7 +171,7 @@ class _TransformDecoder(keras.layers.Layer):
         return features, self.output_block(x)
 
 
-@keras.saving.register_keras_serializable(package="keras_i2i")
+@keras.saving.register_keras_serializable(package="keras_i2i.drit")
 class Generator(BranchedNetwork):
     """DRIT's generator with one branch per domain (MDMM: one branch and domain codes).
 
