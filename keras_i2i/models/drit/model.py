@@ -86,6 +86,13 @@ def reparameterized(mu, logvar, eps):
     return ops.cast(eps, mu.dtype) * ops.exp(0.5 * logvar) + mu
 
 
+def with_noise(model, content):
+    """`content` + N(0, 1) drawn from `model`'s seed generator (`GANModel.random_normal`):
+    the reference's `GaussianNoiseLayer` on content codes in training."""
+    noise = model.random_normal(ops.shape(content), model.seed_generator)
+    return content + ops.cast(noise, content.dtype)
+
+
 def rhythm_parts(images, parts, model_name):
     """The batch cut into `parts` equal parts in order, each as its two halves:
     `[(first half, second half), ...]`; the batch size must be known and divisible."""
@@ -485,13 +492,9 @@ class DRIT(GANModel):
     def _contents(self, x_a, x_b):
         """The content codes of both domains in training, with the reference's N(0, 1)
         noise (`GaussianNoiseLayer`)."""
-        return (self._noisy(self.content_encoder(x_a, branch=0, training=True)),
-                self._noisy(self.content_encoder(x_b, branch=1, training=True)))
+        return (with_noise(self, self.content_encoder(x_a, branch=0, training=True)),
+                with_noise(self, self.content_encoder(x_b, branch=1, training=True)))
 
-    def _noisy(self, content):
-        """`content` + N(0, 1) from the model's seed generator."""
-        noise = self.random_normal(ops.shape(content), self.seed_generator)
-        return content + ops.cast(noise, content.dtype)
 
     def _content_discriminator_losses(self, c_a, c_b):
         """`backward_contentD`: content codes of b are real (1), of a fake (0)."""

@@ -53,6 +53,7 @@ from keras_i2i.models.drit.model import (
     mean_square,
     reparameterized,
     rhythm_parts,
+    with_noise,
 )
 
 
@@ -361,9 +362,7 @@ class MDMM(GANModel):
 
     def _content(self, images):
         """Content codes in training, with the reference's N(0, 1) noise."""
-        content = self.content_encoder(images, training=True)
-        noise = self.random_normal(ops.shape(content), self.seed_generator)
-        return content + ops.cast(noise, content.dtype)
+        return with_noise(self, self.content_encoder(images, training=True))
 
     def _content_discriminator_losses(self, content, codes):
         """`update_D_content`: the content codes' domains."""
