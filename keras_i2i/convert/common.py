@@ -105,13 +105,14 @@ def load_state_dict(source, prefix=""):
 
 
 def reference_checkpoint_files(checkpoint, epoch="latest", networks=("G", "D", "E")):
-    """The `<epoch>_net_<network>.pth` files of a pix2pixHD or SPADE checkpoint folder.
+    """The `<epoch>_net_<network>.pth` files of a pix2pixHD, SPADE or vid2vid checkpoint
+    folder.
 
     Args:
-        checkpoint: the folder, or the path of its `<epoch>_net_G.pth` (the epoch is then
-            taken from the name).
+        checkpoint: the folder, or the path of one of its `<epoch>_net_<network>.pth` (the
+            epoch is then taken from the name).
         epoch: the epoch prefix (`"latest"` or a number) when `checkpoint` is a folder.
-        networks: the network letters to look for.
+        networks: the network names to look for, the generator first (vid2vid: `G0`, ...).
 
     Returns:
         `(epoch, {network: path})` with the files that exist; a `FileNotFoundError` names
@@ -121,11 +122,14 @@ def reference_checkpoint_files(checkpoint, epoch="latest", networks=("G", "D", "
     if path.is_file():
         epoch, separator, _ = path.name.rpartition("_net_")
         if not separator:
-            raise ValueError(f"{checkpoint}: expected a <epoch>_net_G.pth file or its folder")
+            raise ValueError(
+                f"{checkpoint}: expected a <epoch>_net_{networks[0]}.pth file or its folder"
+            )
         path = path.parent
     files = {network: path / f"{epoch}_net_{network}.pth" for network in networks}
-    if not files["G"].is_file():
-        raise FileNotFoundError(f"{files['G']}: no generator checkpoint in {path}")
+    generator = files[networks[0]]
+    if not generator.is_file():
+        raise FileNotFoundError(f"{generator}: no generator checkpoint in {path}")
     return epoch, {network: file for network, file in files.items() if file.is_file()}
 
 
@@ -196,9 +200,9 @@ class WeightMapper:
 
     def norm(self, layer, prefix):
         """A normalization layer: `InstanceNormalization` / `BatchNorm` (`weight`, `bias` if
-        affine; `running_mean`, `running_var`), MUNIT's `LayerNorm` (`gamma`, `beta`);
-        `AdaptiveInstanceNorm` has no stored parameters (MUNIT's unused running buffers are
-        skipped)."""
+        affine; `running_mean`, `running_var` if it tracks them), MUNIT's `LayerNorm`
+        (`gamma`, `beta`); `AdaptiveInstanceNorm` has no stored parameters (MUNIT's unused
+        running buffers are skipped)."""
         if isinstance(layer, LayerNorm):
             self.assign(layer.gamma, f"{prefix}.gamma")
             self.assign(layer.beta, f"{prefix}.beta")
@@ -211,7 +215,7 @@ class WeightMapper:
         if layer.affine:
             self.assign(layer.gamma, f"{prefix}.weight")
             self.assign(layer.beta, f"{prefix}.bias")
-        if isinstance(layer, BatchNorm):
+        if isinstance(layer, BatchNorm) or layer.track_running_stats:
             self.assign(layer.moving_mean, f"{prefix}.running_mean")
             self.assign(layer.moving_variance, f"{prefix}.running_var")
 
@@ -287,13 +291,15 @@ def load_spade_discriminator(discriminator, source, prefix=""):
 
 
 def load_pix2pixhd_discriminator(discriminator, source, prefix=""):
-    """Loads NVIDIA/pix2pixHD's `MultiscaleDiscriminator` (`getIntermFeat=True`) weights.
+    """Loads NVIDIA/pix2pixHD's (and NVIDIA/vid2vid's) `MultiscaleDiscriminator`
+    (`getIntermFeat=True`) weights.
 
     Keys `scale{s}_layer{i}.0` (conv) and `.1` (norm). pix2pixHD runs the full-resolution
     input through `scale{num_D - 1}`, so Keras scale k takes PyTorch scale `num_D - 1 - k`.
 
     Args:
-        discriminator: a `MultiscaleDiscriminator` with `n_layers` = pix2pixHD's `n_layers_D + 1`.
+        discriminator: a `MultiscaleDiscriminator` with `n_layers` = pix2pixHD's `n_layers_D + 1`
+            (vid2vid's: also `ndf_max=64`).
         source, prefix: as `load_state_dict`.
     """
     last = discriminator.num_D - 1

@@ -16,18 +16,21 @@ from keras_i2i.layers.normalization import (
     LayerNorm,
 )
 
-NORMS = ("none", "instance", "batch", "layer", "layer_biased", "adain")
+NORMS = ("none", "instance", "instance_running", "batch", "layer", "layer_biased", "adain")
 ACTIVATIONS = {
     "none": lambda x: x,
     "relu": ops.relu,
     "lrelu": lambda x: ops.leaky_relu(x, negative_slope=0.2),
     "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
 }
 
 
 def _make_norm(norm, policy):
     if norm == "layer_biased":
         return LayerNorm(unbiased=False, name="norm", dtype=policy)
+    if norm == "instance_running":
+        return InstanceNormalization(track_running_stats=True, name="norm", dtype=policy)
     layers = {
         "instance": InstanceNormalization,
         "batch": BatchNorm,
@@ -47,10 +50,12 @@ class ConvBlock(keras.layers.Layer):
 
     Args:
         filters, kernel_size, strides, padding, pad_type: as `Conv2D`.
-        norm: `"none"`, `"instance"` (`InstanceNorm2d(affine=False)`), `"batch"`
+        norm: `"none"`, `"instance"` (`InstanceNorm2d(affine=False)`), `"instance_running"`
+            (`InstanceNorm2d(affine=False, track_running_stats=True)`, vid2vid's), `"batch"`
             (`BatchNorm2d`), `"layer"` (MUNIT's `LayerNorm`), `"layer_biased"` (DRIT's
             `LayerNorm`, `F.layer_norm`: `LayerNorm(unbiased=False)`) or `"adain"`.
-        activation: `"relu"`, `"lrelu"` (slope `negative_slope`), `"tanh"` or `"none"`.
+        activation: `"relu"`, `"lrelu"` (slope `negative_slope`), `"tanh"`, `"sigmoid"` or
+            `"none"`.
         spectral_norm: spectral-normalize the convolution.
         use_bias: convolution bias (SPADE drops it when spectral norm is followed by a norm).
         transposed: use `Conv2DTranspose` (zero padding, no spectral norm).
@@ -253,3 +258,31 @@ class ResidualBlock(keras.layers.Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
+
+
+def generator_block(filters, kernel_size=3, strides=1, **options):
+    """A `ConvBlock` of pix2pixHD's and vid2vid's generators: reflection pad 3 before a 7 x 7
+    kernel (the references' `ReflectionPad2d(3)`), zero padding 1 around a 3 x 3 one; with
+    `transposed=True` the stride-2 transposed convolution doubling H and W
+    (`output_padding=1`). `options` (norm, activation, initializer, name, ...) are
+    `ConvBlock`'s."""
+    padding = dict(padding=3, pad_type="reflect") if kernel_size == 7 else dict(padding=1)
+    output_padding = int(options.get("transposed", False))
+    return ConvBlock(filters, kernel_size, strides, output_padding=output_padding, **padding,
+                     **options)
+
+
+def build_sequence(blocks, input_shape):
+    """Builds `blocks` one after the other from `input_shape`; returns the output shape."""
+    shape = input_shape
+    for block in blocks:
+        block.build(shape)
+        shape = block.compute_output_shape(shape)
+    return shape
+
+
+def run_sequence(blocks, x):
+    """`x` through `blocks` in order (an empty list is the identity, as `nn.Sequential()`)."""
+    for block in blocks:
+        x = block(x)
+    return x

@@ -23,34 +23,72 @@ def instance_normalize(x, epsilon=1e-5):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class InstanceNormalization(keras.layers.Layer):
-    """`nn.InstanceNorm2d(C, affine=affine, eps=epsilon)`: (B, H, W, C) -> same shape.
+    """`nn.InstanceNorm2d(C, affine=affine, eps=epsilon, track_running_stats=...)`:
+    (B, H, W, C) -> same shape.
 
     Weights with `affine=True`: `gamma` (C,) (PyTorch `weight`), `beta` (C,) (`bias`).
+    With `track_running_stats=True` (vid2vid's instance norm) also `moving_mean`,
+    `moving_variance` (C,) (`running_mean`, `running_var`): `training=True` normalizes each
+    sample with its own statistics and updates `moving = momentum * moving + (1 - momentum)
+    * batch average` (the variance with the unbiased per-sample variances, as PyTorch does;
+    PyTorch's `momentum=0.1` is `momentum=0.9` here); otherwise the moving statistics are used.
     """
 
-    def __init__(self, epsilon=1e-5, affine=False, **kwargs):
+    def __init__(self, epsilon=1e-5, affine=False, track_running_stats=False, momentum=0.9,
+                 **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
         self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.momentum = momentum
 
     def build(self, input_shape):
+        channels = (input_shape[-1],)
         if self.affine:
-            channels = (input_shape[-1],)
             self.gamma = self.add_weight(
                 name="gamma", shape=channels, initializer="ones", autocast=False
             )
             self.beta = self.add_weight(
                 name="beta", shape=channels, initializer="zeros", autocast=False
             )
+        if self.track_running_stats:
+            moving = dict(shape=channels, trainable=False, autocast=False)
+            self.moving_mean = self.add_weight(name="moving_mean", initializer="zeros", **moving)
+            self.moving_variance = self.add_weight(
+                name="moving_variance", initializer="ones", **moving
+            )
 
-    def call(self, inputs):
-        y = instance_normalize(inputs, self.epsilon)
+    def _update_moving_statistics(self, x):
+        mean, variance = ops.moments(x, axes=(1, 2))
+        shape = ops.shape(x)
+        count = ops.cast(shape[1] * shape[2], "float32")
+        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * ops.mean(mean, axis=0))
+        self.moving_variance.assign(
+            m * self.moving_variance + (1.0 - m) * ops.mean(unbiased, axis=0)
+        )
+
+    def call(self, inputs, training=None):
+        if self.track_running_stats and not training:
+            x = ops.cast(inputs, "float32")
+            y = (x - self.moving_mean) * ops.rsqrt(self.moving_variance + self.epsilon)
+        else:
+            y = instance_normalize(inputs, self.epsilon)
+            if self.track_running_stats:
+                self._update_moving_statistics(ops.cast(inputs, "float32"))
         if self.affine:
             y = y * self.gamma + self.beta
         return ops.cast(y, self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+            "momentum": self.momentum,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")

@@ -1,5 +1,5 @@
-"""Multi-scale PatchGAN discriminators (pix2pixHD, SPADE, MUNIT, DRIT) and DRIT's content
-discriminator.
+"""Multi-scale PatchGAN discriminators (pix2pixHD, SPADE, vid2vid, MUNIT, DRIT) and DRIT's
+content discriminator.
 
 Each scale of a multi-scale discriminator is a stack of `ConvBlock`s applied to the input
 downsampled `k` times with `AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`;
@@ -53,11 +53,12 @@ class _MultiscalePatchDiscriminator(keras.Model):
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
-    """pix2pixHD's and SPADE's multi-scale PatchGAN (their `MultiscaleDiscriminator` of
-    `NLayerDiscriminator`s).
+    """pix2pixHD's, SPADE's and vid2vid's multi-scale PatchGAN (their `MultiscaleDiscriminator`
+    of `NLayerDiscriminator`s).
 
     Per scale, with 4 x 4 kernels and zero padding 2 (`ceil((4 - 1) / 2)`), LeakyReLU 0.2:
-    a stride-2 convolution to `ndf` channels without norm; `n_layers - 1` normalized
+    a stride-2 convolution to `ndf` channels (see `ndf_max`) without norm; `n_layers - 1`
+    normalized
     convolutions doubling the channels (capped at `max_filters`), stride 2 except the last
     one, stride 1; a stride-1 convolution to 1 channel (the patch logits).
 
@@ -74,10 +75,15 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
         n_layers: blocks before the prediction convolution.
         ndf: channels of the first convolution.
         norm: `"none"`, `"instance"`, `"batch"`, or one of these prefixed by `"spectral"`
-            (spectral-normalized convolutions). As in SPADE's `get_nonspade_norm_layer`, a
-            spectral convolution followed by a norm has no bias; pix2pixHD's `"instance"`
-            keeps it.
-        max_filters: channel cap (512 in both references).
+            (spectral-normalized convolutions), or `"instance_running"` (vid2vid's
+            `InstanceNorm2d(track_running_stats=True)`). As in SPADE's
+            `get_nonspade_norm_layer`, a spectral convolution followed by a norm has no bias;
+            pix2pixHD's `"instance"` keeps it.
+        max_filters: channel cap (512 in the references).
+        ndf_max: None: every scale starts with `ndf` channels (pix2pixHD, SPADE). Else scale
+            k (the input downsampled k times) starts with `min(ndf_max, ndf * 2^k)`: vid2vid's
+            `MultiscaleDiscriminator`, whose scales widen as they coarsen up to its
+            `ndf_max = 64`.
         kernel_initializer: initializer of every convolution.
 
     Sub-layers: `scales[k][i]` (`ConvBlock` named `scale{k}_layer{i}`), `downsample`.
@@ -91,14 +97,16 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
         norm="spectralinstance",
         max_filters=512,
         kernel_initializer="glorot_uniform",
+        ndf_max=None,
         **kwargs,
     ):
         super().__init__(num_scales=num_D, **kwargs)
         self.spectral_norm = norm.startswith("spectral")
         self.block_norm = norm.removeprefix("spectral") or "none"
-        if self.block_norm not in ("none", "instance", "batch"):
+        if self.block_norm not in ("none", "instance", "batch") and norm != "instance_running":
             raise ValueError(
-                f"norm must be none/instance/batch, optionally spectral-prefixed; got {norm!r}"
+                "norm must be none/instance/batch, optionally spectral-prefixed, or "
+                f"instance_running; got {norm!r}"
             )
         self.num_D = num_D
         self.n_layers = n_layers
@@ -106,8 +114,10 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
         self.norm = norm
         self.max_filters = max_filters
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.ndf_max = ndf_max
 
     def _scale_blocks(self, scale):
+        filters = self.ndf if self.ndf_max is None else min(self.ndf_max, self.ndf * 2**scale)
         common = dict(
             kernel_size=4,
             padding=2,
@@ -115,11 +125,8 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
             dtype=self.dtype_policy,
         )
         blocks = [
-            ConvBlock(
-                self.ndf, strides=2, activation="lrelu", name=f"scale{scale}_layer0", **common
-            )
+            ConvBlock(filters, strides=2, activation="lrelu", name=f"scale{scale}_layer0", **common)
         ]
-        filters = self.ndf
         for n in range(1, self.n_layers):
             filters = min(filters * 2, self.max_filters)
             blocks.append(
@@ -151,6 +158,7 @@ class MultiscaleDiscriminator(_MultiscalePatchDiscriminator):
             "norm": self.norm,
             "max_filters": self.max_filters,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "ndf_max": self.ndf_max,
         }
 
 

@@ -37,6 +37,29 @@ def test_instance_normalization_matches_numpy():
     np.testing.assert_allclose(out, numpy_ops.instance_norm(x), atol=1e-4)
 
 
+def test_instance_normalization_with_running_statistics():
+    """`InstanceNorm2d(track_running_stats=True)`: per-sample statistics in training, whose
+    batch averages update the running ones (variance unbiased); running ones otherwise."""
+    x = _x()
+    layer, _ = run_layer_test(
+        InstanceNormalization,
+        {"track_running_stats": True},
+        x,
+        expected_output_shape=x.shape,
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=2,
+    )
+    layer.moving_mean.assign(np.full(6, 0.5, "float32"))
+    layer.moving_variance.assign(np.full(6, 2.0, "float32"))
+    np.testing.assert_allclose(layer(x), (x - 0.5) / np.sqrt(2.0 + 1e-5), atol=1e-5)
+    np.testing.assert_allclose(layer(x, training=True), numpy_ops.instance_norm(x), atol=1e-4)
+    flat = x.reshape(2, -1, 6).astype("float64")
+    np.testing.assert_allclose(layer.moving_mean, 0.45 + 0.1 * flat.mean(1).mean(0), atol=1e-5)
+    np.testing.assert_allclose(
+        layer.moving_variance, 1.8 + 0.1 * flat.var(1, ddof=1).mean(0), atol=1e-4
+    )
+
+
 def test_layer_norm_uses_unbiased_std_plus_eps():
     x = _x()
     layer, out = run_layer_test(

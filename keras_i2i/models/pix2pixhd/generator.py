@@ -10,7 +10,13 @@ enhancer per level (`netG='local'`).
 
 import keras
 
-from keras_i2i.layers import AvgPool2D, ConvBlock, ResidualBlock
+from keras_i2i.layers import (
+    AvgPool2D,
+    ResidualBlock,
+    build_sequence,
+    generator_block,
+    run_sequence,
+)
 
 NORMS = ("instance", "batch")
 # The reference's `weights_init`: conv weights N(0, 0.02).
@@ -31,21 +37,6 @@ def check_size(inputs, multiple, network):
             f"total downsampling), got {height}x{width}; crop or pad them (Pix2PixHD pads when "
             "built with pad_inputs=True)."
         )
-
-
-def _build_sequence(blocks, input_shape):
-    """Builds `blocks` one after the other from `input_shape`; returns the output shape."""
-    shape = input_shape
-    for block in blocks:
-        block.build(shape)
-        shape = block.compute_output_shape(shape)
-    return shape
-
-
-def _run_sequence(blocks, x):
-    for block in blocks:
-        x = block(x)
-    return x
 
 
 class _GeneratorLevel(keras.Model):
@@ -76,19 +67,12 @@ class _GeneratorLevel(keras.Model):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def _block(self, filters, kernel_size=3, strides=1, **options):
-        """A `ConvBlock` with this level's norm, ReLU and initializer (`options` override
-        them): reflection pad 3 for 7 x 7 kernels (the reference's `ReflectionPad2d(3)`),
-        zero padding 1 for 3 x 3; with `transposed=True`, the stride-2 transposed
-        convolution that doubles the size (`output_padding=1`)."""
-        padding = dict(padding=3, pad_type="reflect") if kernel_size == 7 else dict(padding=1)
+        """A `generator_block` with this level's norm, ReLU and initializer (`options`
+        override them)."""
         config = dict(
-            norm=self.norm,
-            output_padding=int(options.get("transposed", False)),
-            kernel_initializer=self.kernel_initializer,
-            dtype=self.dtype_policy,
-            **padding,
+            norm=self.norm, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
         )
-        return ConvBlock(filters, kernel_size, strides, **{**config, **options})
+        return generator_block(filters, kernel_size, strides, **{**config, **options})
 
     def _make_blocks(self, front_end_widths, back_end_widths):
         """Front-end: a 7 x 7 convolution to the first width, stride-2 convolutions to the
@@ -179,11 +163,11 @@ class GlobalGenerator(_GeneratorLevel):
     def build(self, input_shape):
         widths = [self.ngf * 2**i for i in range(self.n_downsampling + 1)]
         self._make_blocks(widths, widths[-2::-1])
-        _build_sequence(self.front_end + self.residual_blocks + self.back_end, input_shape)
+        build_sequence(self.front_end + self.residual_blocks + self.back_end, input_shape)
 
     def call(self, inputs):
         check_size(inputs, self.size_multiple, "GlobalGenerator")
-        return _run_sequence(self.front_end + self.residual_blocks + self.back_end, inputs)
+        return run_sequence(self.front_end + self.residual_blocks + self.back_end, inputs)
 
     def get_config(self):
         return {**super().get_config(), "n_downsampling": self.n_downsampling}
@@ -223,13 +207,13 @@ class LocalEnhancer(_GeneratorLevel):
     def build(self, input_shape):
         x_shape, _ = input_shape
         self._make_blocks([self.ngf, 2 * self.ngf], [self.ngf])
-        shape = _build_sequence(self.front_end, x_shape)
-        _build_sequence(self.residual_blocks + self.back_end, shape)
+        shape = build_sequence(self.front_end, x_shape)
+        build_sequence(self.residual_blocks + self.back_end, shape)
 
     def call(self, inputs):
         x, coarser = inputs
-        features = _run_sequence(self.front_end, x) + coarser
-        return _run_sequence(self.residual_blocks + self.back_end, features)
+        features = run_sequence(self.front_end, x) + coarser
+        return run_sequence(self.residual_blocks + self.back_end, features)
 
 
 @keras.saving.register_keras_serializable(package="keras_i2i")
