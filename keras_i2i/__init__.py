@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 _MODELS = {
     "DRIT": "keras_i2i.models.drit",
+    "INIT": "keras_i2i.models.init",
     "MDMM": "keras_i2i.models.drit",
     "MUNIT": "keras_i2i.models.munit",
     "Pix2PixHD": "keras_i2i.models.pix2pixhd",

@@ -42,42 +42,68 @@ def _over_scales(losses, scale_reduction):
     return total / len(losses) if scale_reduction == "mean" else total
 
 
-def _adversarial_term(prediction, target_is_real, for_discriminator, gan_mode):
+def _adversarial_term(prediction, target_is_real, for_discriminator, gan_mode, sample_weight):
     """One scale's loss (SPADE's `GANLoss.loss`)."""
     if gan_mode == "lsgan":
-        return ops.mean(ops.square(prediction - (1.0 if target_is_real else 0.0)))
-    if gan_mode == "nsgan":  # binary cross-entropy with logits
-        return ops.mean(ops.softplus(-prediction if target_is_real else prediction))
-    if gan_mode == "hinge":
+        term = ops.square(prediction - (1.0 if target_is_real else 0.0))
+    elif gan_mode == "nsgan":  # binary cross-entropy with logits
+        term = ops.softplus(-prediction if target_is_real else prediction)
+    elif gan_mode == "hinge":
         if not for_discriminator:
-            return -ops.mean(prediction)
-        return ops.mean(ops.relu(1.0 - prediction if target_is_real else 1.0 + prediction))
-    raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
+            term = -prediction
+        else:
+            term = ops.relu(1.0 - prediction if target_is_real else 1.0 + prediction)
+    else:
+        raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
+    return weighted_mean(term, sample_weight)
+
+
+def weighted_mean(x, sample_weight=None):
+    """The mean of `x` (B, ...); with `sample_weight` (B,), the samples' means averaged with
+    those weights (0 when every weight is 0: a batch of padding contributes nothing)."""
+    if sample_weight is None:
+        return ops.mean(x)
+    per_sample = ops.mean(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1)
+    weight = ops.cast(sample_weight, "float32")
+    return ops.sum(per_sample * weight) / ops.maximum(ops.sum(weight), 1e-8)
+
+
+def l1(x, y, sample_weight=None):
+    """mean|x - y| in float32, the samples weighted by `sample_weight` (B,) if given
+    (`weighted_mean`)."""
+    return weighted_mean(absolute(ops.cast(x, "float32") - ops.cast(y, "float32")), sample_weight)
 
 
 def discriminator_adversarial_loss(
-    real_outputs, fake_outputs, gan_mode="hinge", scale_reduction="mean"
+    real_outputs, fake_outputs, gan_mode="hinge", scale_reduction="mean",
+    real_weight=None, fake_weight=None,
 ):
     """The discriminator's adversarial loss on real and on generated inputs.
 
     Per scale: `lsgan` `mean((real - 1)^2)`, `mean(fake^2)`; `hinge` `mean(relu(1 - real))`,
     `mean(relu(1 + fake))`; `nsgan` binary cross-entropy with logits against 1 and 0.
     The scales are averaged (`scale_reduction="mean"`, SPADE) or summed (`"sum"`,
-    pix2pixHD and MUNIT; pix2pixHD then halves real + fake).
+    pix2pixHD and MUNIT; pix2pixHD then halves real + fake). `real_weight`, `fake_weight`
+    (B,): per-sample weights of the means (`weighted_mean`; INIT's padded object crops).
 
     Returns:
         `(real_loss, fake_loss)`, float32 scalars.
     """
-    real = [_adversarial_term(p, True, True, gan_mode) for p in _predictions(real_outputs)]
-    fake = [_adversarial_term(p, False, True, gan_mode) for p in _predictions(fake_outputs)]
+    real = [_adversarial_term(p, True, True, gan_mode, real_weight)
+            for p in _predictions(real_outputs)]
+    fake = [_adversarial_term(p, False, True, gan_mode, fake_weight)
+            for p in _predictions(fake_outputs)]
     return _over_scales(real, scale_reduction), _over_scales(fake, scale_reduction)
 
 
-def generator_adversarial_loss(fake_outputs, gan_mode="hinge", scale_reduction="mean"):
+def generator_adversarial_loss(fake_outputs, gan_mode="hinge", scale_reduction="mean",
+                               sample_weight=None):
     """The generator's adversarial loss: per scale `lsgan` `mean((fake - 1)^2)`, `hinge`
     `-mean(fake)`, `nsgan` `mean(softplus(-fake))` (non-saturating); scales reduced as in
-    `discriminator_adversarial_loss`. Returns a float32 scalar."""
-    terms = [_adversarial_term(p, True, False, gan_mode) for p in _predictions(fake_outputs)]
+    `discriminator_adversarial_loss`, samples weighted by `sample_weight` (B,) if given.
+    Returns a float32 scalar."""
+    terms = [_adversarial_term(p, True, False, gan_mode, sample_weight)
+             for p in _predictions(fake_outputs)]
     return _over_scales(terms, scale_reduction)
 
 

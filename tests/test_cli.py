@@ -30,6 +30,8 @@ TINY = {
               "--n-res", "1", "--run-eagerly"],
     "drit": ["--preset", "synthetic", "--width", "4", "--run-eagerly"],
     "mdmm": ["--preset", "synthetic", "--width", "2", "--run-eagerly"],
+    "init": ["--preset", "synthetic", "--ngf", "4", "--ndf", "4", "--mlp-dim", "8",
+             "--n-res", "1", "--dis-n-layer", "2", "--object-size", "16", "--run-eagerly"],
 }
 
 
@@ -250,6 +252,36 @@ def test_drit_and_mdmm_train_at_their_reference_batch_and_translate_with_attribu
                          "--out", tmp_path / "bad")
     one_line_error(err, r"--direction: DRIT.translate takes no direction \(it takes "
                         r"target_domain, num_attributes")
+
+
+def test_init_trains_on_box_folders_and_translates_with_an_annotation_file(capsys, tmp_path):
+    root = tmp_path / "boxes"
+    status, _, err = run(capsys, "synthetic", "--kind", "unpaired_boxes", "--out", root,
+                         "--samples", 4, "--size", 32)
+    assert status == 0, err
+    status, stdout, err = run(capsys, "train", "--model", "init", *TINY["init"], "--data", root,
+                              "--load-size", 32, "--crop-size", 32, "--batch-size", 2,
+                              "--epochs", 1, "--verbose", 0, "--out", tmp_path / "run")
+    assert status == 0, err
+    assert "Trained 2 steps" in stdout
+    preset = tmp_path / "run" / "preset"
+    status, _, err = run(capsys, "translate", "--model", "init", "--preset", preset,
+                         root / "testA", "--boxes", root / "testA" / "boxes.json",
+                         "--num-styles", 2, "--seed", 3, "--out", tmp_path / "out")
+    assert status == 0, err
+    assert len(list((tmp_path / "out").iterdir())) == 8
+    listing = json.loads((root / "testA" / "boxes.json").read_text())
+    listing["00001.png"] = [[0, 10, 10, 5, 20]]
+    (tmp_path / "bad.json").write_text(json.dumps(
+        {f"boxes/testA/{name}": rows for name, rows in listing.items()}))
+    status, _, err = run(capsys, "translate", "--model", "init", "--preset", preset,
+                         root / "testA", "--boxes", tmp_path / "bad.json", "--out",
+                         tmp_path / "bad")
+    one_line_error(err, r"bad.json: box \[0, 10, 10, 5, 20\] of boxes/testA/00001.png: expected")
+    status, _, err = run(capsys, "translate", "--model", "init", "--preset", preset,
+                         root / "testB", "--boxes", root / "testA" / "boxes.json", "--out",
+                         tmp_path / "bad")
+    one_line_error(err, r"testB/00000.png: no entry in the --boxes file")
 
 
 # ------------------------------------------------------------------ mistakes and failures

@@ -220,6 +220,9 @@ def _translate_command(commands):
     apply.add_argument("--num-styles", "--num-attributes", type=int,
                        help="random styles (DRIT, MDMM: attributes) per input (SPADE with VAE, "
                             "MUNIT, DRIT, MDMM)")
+    apply.add_argument("--boxes", metavar="ANNOTATIONS",
+                       help="INIT: the inputs' object boxes, a boxes.json or an INIT .txt "
+                            "annotation file naming the images relative to its folder")
     apply.add_argument("--seed", type=int, help="seed of the random styles (pix2pixHD: of "
                                                 "the instances' clusters)")
     apply.add_argument("--direction", choices=("a2b", "b2a"), help="MUNIT: the direction")
@@ -251,8 +254,11 @@ def _synthetic_command(commands):
         "synthetic", help="write the built-in synthetic data as files, in a reference layout",
         description="Writes synthetic scenes for trying train, test and translate on folders: "
                     "paired (pix2pixHD layout: <phase>_label/, _inst/, _img/, for SPADE and "
-                    "pix2pixHD) or unpaired (<phase>A/, <phase>B/: day and night, for MUNIT).")
-    write.add_argument("--kind", choices=("paired", "unpaired"), default="paired")
+                    "pix2pixHD), unpaired (<phase>A/, <phase>B/: day and night, for MUNIT, "
+                    "DRIT) or unpaired_boxes (the same with each folder's boxes.json, for "
+                    "INIT).")
+    write.add_argument("--kind", choices=("paired", "unpaired", "unpaired_boxes"),
+                       default="paired")
     write.add_argument("--out", required=True, help="dataset folder")
     write.add_argument("--phase", action="append", help="splits to write (default: train, test)")
     write.add_argument("--samples", type=int, default=16, help="samples per split")
@@ -299,10 +305,19 @@ def _model_options(parser, spec):
 
 
 def constructor_arguments(model_class):
-    """`{name: default}` of the model's constructor arguments."""
-    parameters = inspect.signature(model_class.__init__).parameters.values()
-    return {p.name: p.default for p in parameters
-            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    """`{name: default}` of the model's constructor arguments, those its `**kwargs` pass to a
+    keras_i2i base class included (INIT's MUNIT arguments)."""
+    arguments = {}
+    for cls in model_class.__mro__:
+        if not cls.__module__.startswith("keras_i2i") or "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        for p in parameters:
+            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD:
+                arguments.setdefault(p.name, p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return arguments
 
 
 def _flag(name):

@@ -163,6 +163,14 @@ _LOADER_FLAGS = {"layout": "--layout", "shuffle": "--serial-batches", "cache": "
                  "flip": "--no-flip"}
 
 
+def model_data_options(model):
+    """The loader options a model decides: its `size_multiple` and (INIT) `max_boxes`."""
+    options = {"size_multiple": model.size_multiple}
+    if hasattr(model, "max_boxes"):
+        options["max_boxes"] = model.max_boxes
+    return options
+
+
 def load_folder(load, root, name, overrides, **options):
     """`load(root, name, **options, **overrides)`; an option the loader does not take is an
     error in command-line terms."""
@@ -220,7 +228,8 @@ def presets(args):
 
 def write_synthetic(args):
     write = {"paired": data_lib.synthetic.write_paired,
-             "unpaired": data_lib.synthetic.write_unpaired}[args.kind]
+             "unpaired": data_lib.synthetic.write_unpaired,
+             "unpaired_boxes": data_lib.synthetic.write_unpaired_boxes}[args.kind]
     for index, phase in enumerate(args.phase or ("train", "test")):
         # Each split its own scenes: a different seed per split.
         write(args.out, args.samples, phase=phase, seed=args.seed + 1000 * index, size=args.size)

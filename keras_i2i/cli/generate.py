@@ -3,6 +3,7 @@ HTML page of inputs, outputs and real images out)."""
 
 import html
 import inspect
+import os
 import pathlib
 
 import tensorflow as tf
@@ -11,6 +12,8 @@ from keras_i2i import data as data_lib
 from keras_i2i import visualize
 from keras_i2i.cli import commands
 from keras_i2i.data import io, layouts
+from keras_i2i.data.boxes import read_annotations
+from keras_i2i.data.pipeline import ErrorPolicy
 from keras_i2i.models import registry
 
 # --with NAME=FOLDER: which argument of the model's `translate` a further input feeds.
@@ -25,6 +28,7 @@ def translate(args):
     companions = dict(_name_and_folder(option) for option in args.with_)
     options = _translate_options(model, args, companions)
     examples = options.pop("examples", None)
+    annotations = _annotations(args.boxes) if args.boxes is not None else None
     out = pathlib.Path(args.out)
     for path in _input_files(args.inputs):
         folder = str(pathlib.Path(path).parent)
@@ -32,6 +36,8 @@ def translate(args):
         source = _read_labels(path, settings) if reads_labels else io.read_image(path).numpy()
         inputs = {_COMPANIONS[name]: io.read_label_map(_companion(folder, key, name)).numpy()[None]
                   for name, folder in companions.items()}
+        if annotations is not None:
+            inputs["boxes"] = [_boxes_of(path, annotations, args.boxes)]
         if args.style_image is not None:
             style = _style_file(args.style_image, key)
             inputs[examples] = _resized(io.read_image(style), source.shape[:2])[None]
@@ -61,7 +67,7 @@ def _translate_options(model, args, companions):
     given = {count: ("--num-styles", args.num_styles), "seed": ("--seed", args.seed),
              "direction": ("--direction", args.direction),
              "target_domain": ("--target-domain", args.target_domain),
-             examples: ("--style-image", args.style_image)}
+             examples: ("--style-image", args.style_image), "boxes": ("--boxes", args.boxes)}
     given.update({_COMPANIONS.get(name, name): (f"--with {name}=", folder)
                   for name, folder in companions.items()})
     model_name = type(model).__name__
@@ -70,8 +76,24 @@ def _translate_options(model, args, companions):
             raise ValueError(f"{flag}: {model_name}.translate takes no {argument} (it takes "
                              f"{', '.join(list(accepted)[1:])}).")
     options = {argument: value for argument, (flag, value) in given.items()
-               if value is not None and argument not in (examples, *_COMPANIONS.values())}
+               if value is not None
+               and argument not in (examples, "boxes", *_COMPANIONS.values())}
     return {**options, "examples": examples} if args.style_image is not None else options
+
+
+def _annotations(path):
+    """{absolute image path: [(class, x1, y1, x2, y2), ...]} of an annotation file
+    (`--boxes`)."""
+    entries = read_annotations(path, ErrorPolicy("raise"))
+    return {os.path.abspath(image): rows for image, rows in entries.items()}
+
+
+def _boxes_of(path, annotations, annotation_file):
+    rows = annotations.get(os.path.abspath(path))
+    if rows is None:
+        raise ValueError(f"{path}: no entry in the --boxes file {annotation_file} (it names "
+                         "images relative to its own folder)")
+    return rows
 
 
 def _read_labels(path, settings):
@@ -138,7 +160,7 @@ def test(args):
     settings = data_lib.dataset_settings(name, **overrides)
     commands.check_model_fits_data(model.get_config(), settings, name)
     options = {"phase": args.phase, "batch_size": 1, "training": False,
-               "on_error": args.on_error, "size_multiple": model.size_multiple}
+               "on_error": args.on_error, **commands.model_data_options(model)}
     if args.layout is not None:
         options["layout"] = args.layout
     samples = commands.load_folder(commands.loader(spec, settings), args.data, name, overrides,

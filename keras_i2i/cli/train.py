@@ -109,7 +109,7 @@ def _training_data(spec, args, strategy, model, name, overrides):
     else:
         settings = data_lib.dataset_settings(name, **overrides)
         options = {"phase": args.phase, "batch_size": args.batch_size, "seed": args.seed,
-                   "on_error": args.on_error, "size_multiple": model.size_multiple}
+                   "on_error": args.on_error, **commands.model_data_options(model)}
         for option, value, unset in (("layout", args.layout, None), ("flip", args.flip, True),
                                      ("shuffle", not args.serial_batches, True),
                                      ("cache", args.cache, False)):

@@ -68,11 +68,11 @@ def boxes(
 
 def unpaired_boxes(
     root,
+    dataset=None,
     phase="train",
     *,
     domains=("A", "B"),
     annotations="boxes.json",
-    dataset=None,
     max_boxes=None,
     batch_size=1,
     training=None,
@@ -197,8 +197,11 @@ def padded_boxes(entries, max_boxes, path):
     """{"image": (S,), "classes": (S, N) int32 padded with -1, "boxes": (S, N, 4) float32}."""
     most = max([len(rows) for rows in entries.values()] + [1])
     max_boxes = most if max_boxes is None else max_boxes
-    if most > max_boxes:
-        raise ValueError(f"{path}: an image has {most} boxes, more than max_boxes={max_boxes}")
+    for image, rows in entries.items():
+        if len(rows) > max_boxes:
+            raise ValueError(f"{path}: {image} has {len(rows)} boxes, more than "
+                             f"max_boxes={max_boxes} (the model's; a model with a larger "
+                             "max_boxes takes them)")
     images = sorted(entries)
     classes = np.full((len(images), max_boxes), -1, np.int32)
     coordinates = np.zeros((len(images), max_boxes, 4), np.float32)

@@ -98,6 +98,10 @@ DATASETS = {
     # DRIT / MDMM (dataset.py): resized to 256x256, random 216x216 crops, flips.
     **{name: DatasetSettings(label_nc=0, load_size=256, crop_size=216)
        for name in ("cat2dog", "portrait", "yosemite", "mdmm")},
+    # INIT's street scenes (models/init/presets.py): shorter side 360, random 352x352 crops.
+    "init": DatasetSettings(
+        label_nc=0, preprocess="scale_shortside_and_crop", load_size=360, crop_size=352
+    ),
     # The synthetic scenes written to disk (`synthetic.write_paired`), 64x64.
     "synthetic": DatasetSettings(
         label_nc=SYNTHETIC_CLASSES, instance=True, preprocess="fixed", load_size=64, crop_size=64

@@ -19,26 +19,35 @@ class FlowWarp(keras.layers.Layer):
     def call(self, inputs):
         image, flow = inputs
         shape = ops.shape(image)
-        batch, height, width = shape[0], shape[1], shape[2]
         flow = ops.cast(flow, "float32")
-        x = ops.cast(ops.arange(width), "float32")[None, None, :] + flow[..., 0]
-        y = ops.cast(ops.arange(height), "float32")[None, :, None] + flow[..., 1]
-        x = ops.clip(x, 0.0, ops.cast(width - 1, "float32"))
-        y = ops.clip(y, 0.0, ops.cast(height - 1, "float32"))
-        x0, y0 = ops.floor(x), ops.floor(y)
-        wx, wy = (x - x0)[..., None], (y - y0)[..., None]
-        x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
-        x1, y1 = ops.minimum(x0 + 1, width - 1), ops.minimum(y0 + 1, height - 1)
-
-        pixels = ops.reshape(ops.cast(image, "float32"), (-1, shape[3]))
-        offsets = ops.arange(batch, dtype="int32")[:, None, None] * (height * width)
-
-        def sample(yi, xi):
-            return ops.take(pixels, offsets + yi * width + xi, axis=0)
-
-        top = sample(y0, x0) * (1.0 - wx) + sample(y0, x1) * wx
-        bottom = sample(y1, x0) * (1.0 - wx) + sample(y1, x1) * wx
-        return ops.cast(top * (1.0 - wy) + bottom * wy, self.compute_dtype)
+        x = ops.cast(ops.arange(shape[2]), "float32")[None, None, :] + flow[..., 0]
+        y = ops.cast(ops.arange(shape[1]), "float32")[None, :, None] + flow[..., 1]
+        return ops.cast(bilinear_sample(image, x, y), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+def bilinear_sample(image, x, y):
+    """`image` (B, H, W, C) sampled bilinearly at pixel coordinates `x`, `y` (B, ...) (pixel
+    (i, j) at x = j, y = i), the coordinates clamped to the image; float32 (B, ..., C).
+    Gather-based (XLA-compilable), differentiable in the image and the coordinates."""
+    shape = ops.shape(image)
+    batch, height, width = shape[0], shape[1], shape[2]
+    x = ops.clip(ops.cast(x, "float32"), 0.0, ops.cast(width - 1, "float32"))
+    y = ops.clip(ops.cast(y, "float32"), 0.0, ops.cast(height - 1, "float32"))
+    x0, y0 = ops.floor(x), ops.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    x1, y1 = ops.minimum(x0 + 1, width - 1), ops.minimum(y0 + 1, height - 1)
+
+    pixels = ops.reshape(ops.cast(image, "float32"), (-1, shape[3]))
+    offsets = ops.arange(batch, dtype="int32") * (height * width)
+    offsets = ops.reshape(offsets, (-1,) + (1,) * (len(x.shape) - 1))
+
+    def sample(yi, xi):
+        return ops.take(pixels, offsets + yi * width + xi, axis=0)
+
+    top = sample(y0, x0) * (1.0 - wx) + sample(y0, x1) * wx
+    bottom = sample(y1, x0) * (1.0 - wx) + sample(y1, x1) * wx
+    return top * (1.0 - wy) + bottom * wy

@@ -26,10 +26,18 @@ try:
 except ImportError:  # the tf.data datasets and the writers need TensorFlow; the scenes do not
     pass
 else:
-    from keras_i2i.data.synthetic.datasets import boxes, multi_domain, scenes, unpaired, videos
+    from keras_i2i.data.synthetic.datasets import (
+        boxes,
+        multi_domain,
+        scenes,
+        unpaired,
+        unpaired_boxes,
+        videos,
+    )
     from keras_i2i.data.synthetic.writers import (
         write_boxes,
         write_paired,
         write_unpaired,
+        write_unpaired_boxes,
         write_videos,
     )

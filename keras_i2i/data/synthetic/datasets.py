@@ -57,10 +57,11 @@ def video_sample(index, seed=0, size=64, frames=8, domain="day", max_objects=5, 
     }
 
 
-def boxes_sample(index, seed=0, size=64, domain="day", max_objects=5):
+def boxes_sample(index, seed=0, size=64, domain="day", max_objects=5, stream=0):
     """{"image", "boxes": float32 (max_objects, 4), "classes": int32 (max_objects,)}, padded
-    with class -1; classes are the scene's label ids (`procedural.THING_CLASSES`)."""
-    scene = procedural.random_scene((seed, 0, index), size, max_objects)
+    with class -1; classes are the scene's label ids (`procedural.THING_CLASSES`); streams as
+    in `scene_sample`."""
+    scene = procedural.random_scene((seed, stream, index), size, max_objects)
     frame = procedural.rasterize(scene)
     classes, boxes = procedural.object_boxes(frame)
     padding = max_objects - len(classes)
@@ -68,6 +69,16 @@ def boxes_sample(index, seed=0, size=64, domain="day", max_objects=5):
         "image": procedural.render(scene, frame, domain),
         "boxes": np.pad(boxes, [(0, padding), (0, 0)]),
         "classes": np.pad(classes, (0, padding), constant_values=-1),
+    }
+
+
+def unpaired_boxes_sample(index, seed=0, size=64, domains=("day", "night"), max_objects=5):
+    """{"image_a", "boxes_a", "classes_a", "image_b", ...}: two *different* scenes with their
+    boxes, rendered in the two domains."""
+    return {
+        f"{key}_{suffix}": value
+        for stream, (suffix, domain) in enumerate(zip("ab", domains))
+        for key, value in boxes_sample(index, seed, size, domain, max_objects, stream).items()
     }
 
 
@@ -165,3 +176,19 @@ def _dataset(
         indices = indices.shuffle(num_samples, seed=seed, reshuffle_each_iteration=True)
     samples = indices.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     return finish(samples, None, batch_size, drop_remainder)
+
+
+def unpaired_boxes(num_samples=1000, *, size=64, domains=("day", "night"), max_objects=5,
+                   **options):
+    """Two unpaired domains with object boxes: `{"image_a", "boxes_a", "classes_a", "image_b",
+    "boxes_b", "classes_b"}` like `unpaired_boxes` (INIT)."""
+    height, width = procedural.image_size(size)
+    signature = {}
+    for suffix in "ab":
+        signature[f"image_{suffix}"] = tf.TensorSpec([height, width, 3], tf.float32)
+        signature[f"boxes_{suffix}"] = tf.TensorSpec([max_objects, 4], tf.float32)
+        signature[f"classes_{suffix}"] = tf.TensorSpec([max_objects], tf.int32)
+    make = functools.partial(
+        unpaired_boxes_sample, size=size, domains=domains, max_objects=max_objects
+    )
+    return _dataset(make, signature, num_samples, **options)

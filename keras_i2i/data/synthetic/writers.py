@@ -81,6 +81,17 @@ def write_boxes(folder, num_samples=8, *, layout="json", seed=0, **options):
     return folder
 
 
+def write_unpaired_boxes(root, num_samples=8, *, phase="train", domains=("day", "night"),
+                         seed=0, layout="json", **options):
+    """INIT layout: `<phase>A/`, `<phase>B/`, ... one folder per domain, each of different
+    scenes with its annotation file (`write_boxes`)."""
+    for stream, domain in enumerate(domains):
+        folder = os.path.join(root, f"{phase}{chr(ord('A') + stream)}")
+        write_boxes(folder, num_samples, layout=layout, seed=seed, domain=domain, stream=stream,
+                    **options)
+    return root
+
+
 def _save_ids(path, ids, dtype):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(np.asarray(ids)[..., 0].astype(dtype)).save(path)

@@ -43,7 +43,7 @@ import numpy as np
 from keras import ops
 
 from keras_i2i.losses import (
-    absolute,
+    l1,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     kl_divergence_loss,
@@ -62,11 +62,6 @@ from keras_i2i.models.drit.encoders import AttributeEncoder, ContentEncoder
 from keras_i2i.models.drit.generator import Generator
 
 DOMAINS = ("a", "b")
-
-
-def l1(x, y):
-    """mean|x - y| in float32."""
-    return ops.mean(absolute(ops.cast(x, "float32") - ops.cast(y, "float32")))
 
 
 def mean_square(x):
@@ -124,7 +119,7 @@ def attribute_codes(attributes, batch, attribute_dim, num_attributes, seed):
     """The attributes of `translate`: given ones, (B or 1, attribute_dim), broadcast to the
     batch, or `num_attributes` (1 when None) N(0, 1) draws per input from `seed`. Returns
     float32 numpy (B * k, attribute_dim) and k."""
-    k = num_attributes or 1
+    k = 1 if num_attributes is None else num_attributes
     if k < 1:
         raise ValueError(f"num_attributes must be a positive int, got {num_attributes}")
     if attributes is None:

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_i2i.losses import kl_divergence_loss, latent_regression_loss
+from keras_i2i.losses import kl_divergence_loss, l1, latent_regression_loss
 from keras_i2i.models.base import GANModel
 from keras_i2i.models.discriminators import ContentDiscriminator
 from keras_i2i.models.drit.discriminators import MultiDomainDiscriminator
@@ -49,7 +49,6 @@ from keras_i2i.models.drit.model import (
     attribute_codes,
     binary_cross_entropy,
     exclusive,
-    l1,
     mean_square,
     reparameterized,
     rhythm_parts,

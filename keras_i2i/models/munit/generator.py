@@ -148,6 +148,14 @@ class ContentEncoder(_ConvStack):
         }
 
 
+def _area_resize(masks, size):
+    """Masks (B, H, W, K) averaged over blocks to `size` (h, w), H and W multiples of them."""
+    shape = ops.shape(masks)
+    h, w = size
+    blocks = ops.reshape(masks, (shape[0], h, shape[1] // h, w, shape[2] // w, shape[3]))
+    return ops.mean(blocks, axis=(2, 4))
+
+
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class StyleEncoder(_ConvStack):
     """MUNIT's `StyleEncoder`: a 7 x 7 conv to `dim` channels, two 4 x 4 stride-2 convs doubling
@@ -178,12 +186,26 @@ class StyleEncoder(_ConvStack):
         b, _, _, channels = _build_chain(self.blocks, input_shape)
         self.projection.build((b, 1, 1, channels))
 
-    def call(self, images):
+    def call(self, images, regions=None):
+        """Images (B, H, W, C) -> styles (B, style_dim); with `regions` (B, H, W, K) masks in
+        [0, 1], the style of each region (B, K, style_dim): the features averaged over the
+        region (at their resolution, the masks area-averaged) instead of everywhere; an empty
+        region gets the whole image's style."""
         x = images
         for block in self.blocks:
             x = block(x)
-        pooled = ops.mean(ops.cast(x, "float32"), axis=(1, 2), keepdims=True)
-        return self.projection(ops.cast(pooled, self.compute_dtype))[:, 0, 0, :]
+        x = ops.cast(x, "float32")
+        if regions is None:
+            pooled = ops.mean(x, axis=(1, 2), keepdims=True)
+            return self.projection(ops.cast(pooled, self.compute_dtype))[:, 0, 0, :]
+        weights = _area_resize(ops.cast(regions, "float32"), ops.shape(x)[1:3])
+        area = ops.sum(weights, axis=(1, 2))[..., None]
+        pooled = ops.where(
+            area > 1e-6,
+            ops.einsum("bhwc,bhwk->bkc", x, weights) / ops.maximum(area, 1e-6),
+            ops.mean(x, axis=(1, 2))[:, None, :],
+        )
+        return self.projection(ops.cast(pooled[:, :, None, :], self.compute_dtype))[:, :, 0, :]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.style_dim)

@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from keras_i2i.losses import (
-    absolute,
+    l1,
     VGGPerceptualLoss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -44,10 +44,6 @@ MUNIT_VGG = dict(
     instance_normalize=True,
     skip_layers=("block4_pool",),
 )
-
-
-def _l1(x, y):
-    return ops.mean(absolute(ops.cast(x, "float32") - ops.cast(y, "float32")))
 
 
 def _joined(x, y):
@@ -193,15 +189,20 @@ class MUNIT(GANModel):
             kernel_initializer=initializer("gaussian"),
             dtype=self.dtype_policy,
         )
-        self.generator_a = AdaINGenerator(channels_a, name="generator_a", **generator)
-        self.generator_b = AdaINGenerator(channels_b, name="generator_b", **generator)
-        self.discriminator_a = MsImageDiscriminator(name="discriminator_a", **discriminator)
-        self.discriminator_b = MsImageDiscriminator(name="discriminator_b", **discriminator)
+        self.create_networks(generator, discriminator)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
         self.vgg_loss = None
         self.build()
 
     # ---------------------------------------------------------------- networks
+
+    def create_networks(self, generator, discriminator):
+        """Each domain's `AdaINGenerator` and `MsImageDiscriminator`, from their keyword
+        arguments (a subclass adds its own networks here)."""
+        self.generator_a = AdaINGenerator(self.channels_a, name="generator_a", **generator)
+        self.generator_b = AdaINGenerator(self.channels_b, name="generator_b", **generator)
+        self.discriminator_a = MsImageDiscriminator(name="discriminator_a", **discriminator)
+        self.discriminator_b = MsImageDiscriminator(name="discriminator_b", **discriminator)
 
     @property
     def size_multiple(self):
@@ -336,7 +337,7 @@ class MUNIT(GANModel):
                     f"styles must be ({batch} or 1, {self.style_dim}), got shape {styles.shape}"
                 )
             styles = np.broadcast_to(styles, (batch, self.style_dim))
-        k = num_styles or 1
+        k = 1 if num_styles is None else num_styles
         if k < 1:
             raise ValueError(f"num_styles must be a positive int, got {num_styles}")
         if styles is None:
@@ -421,14 +422,14 @@ class MUNIT(GANModel):
                         self.discriminator_b(x_ab, training=True), self.gan_mode, "sum"
                     )
                 ),
-                "x_recon": self.recon_x_weight * (_l1(x_a_recon, x_a) + _l1(x_b_recon, x_b)),
-                "s_recon": self.recon_s_weight * (_l1(s_a_recon, s_a) + _l1(s_b_recon, s_b)),
-                "c_recon": self.recon_c_weight * (_l1(c_a_recon, c_a) + _l1(c_b_recon, c_b)),
+                "x_recon": self.recon_x_weight * (l1(x_a_recon, x_a) + l1(x_b_recon, x_b)),
+                "s_recon": self.recon_s_weight * (l1(s_a_recon, s_a) + l1(s_b_recon, s_b)),
+                "c_recon": self.recon_c_weight * (l1(c_a_recon, c_a) + l1(c_b_recon, c_b)),
             }
             if self.recon_x_cyc_weight > 0:
                 x_aba = gen_a.decode(c_a_recon, s_a_prime)
                 x_bab = gen_b.decode(c_b_recon, s_b_prime)
-                losses["x_cycle"] = self.recon_x_cyc_weight * (_l1(x_aba, x_a) + _l1(x_bab, x_b))
+                losses["x_cycle"] = self.recon_x_cyc_weight * (l1(x_aba, x_a) + l1(x_bab, x_b))
             if self.vgg_weight > 0:
                 losses["vgg"] = self.vgg_weight * (
                     self.vgg_loss(x_b, x_ba) + self.vgg_loss(x_a, x_ab)
