@@ -31,6 +31,8 @@ def scenes(count):
 SCENES = scenes(2)
 DOMAINS = next(iter(synthetic.unpaired(2, size=64, batch_size=2, shuffle=False)))
 MIXED = next(iter(synthetic.multi_domain(6, size=64, batch_size=6, shuffle=False)))
+BOXES = next(iter(synthetic.unpaired_boxes(2, size=64, max_objects=3, batch_size=2,
+                                           shuffle=False)))
 CASES = {
     "spade": ("SPADE", dict(label_nc=synthetic.NUM_CLASSES, image_size=(64, 64), ngf=8, ndf=8,
                             spade_hidden=8, n_layers_D=2, lambda_vgg=0.0), SCENES),
@@ -49,6 +51,10 @@ CASES = {
     "munit": ("MUNIT", dict(dim=8, mlp_dim=16, n_res=1, dis_dim=8, dis_n_layer=2,
                             dis_num_scales=2, recon_x_cyc_weight=1.0, activation="tanh",
                             dis_activation="tanh"), DOMAINS),
+    # INIT on MUNIT's smooth configuration, both branches and the cycle.
+    "init": ("INIT", dict(dim=8, mlp_dim=16, n_res=1, dis_dim=8, dis_n_layer=2,
+                          dis_num_scales=2, object_size=16, max_boxes=3, recon_x_cyc_weight=1.0,
+                          activation="tanh", dis_activation="tanh"), BOXES),
     # One full update (d_iter 1), with DRIT++'s low-resolution outputs.
     "drit": ("DRIT", dict(width=4, dis_scale=2, content_dis_kernel_size=3, content_dis_layers=2,
                           d_iter=1, low_resolution=True), DOMAINS),
