@@ -5,11 +5,13 @@ The examples import it as `common` (Python puts the script's folder, `examples/`
 the path).
 """
 
+import pathlib
 import subprocess
 import sys
 import textwrap
 import time
 
+import keras
 import numpy as np
 
 from keras_i2i import visualize
@@ -17,6 +19,22 @@ from keras_i2i.data import synthetic
 from keras_i2i.data.synthetic.datasets import scene_sample
 from keras_i2i.metrics.diversity import mean_pairwise_distance
 from keras_i2i.metrics.fidelity import label_fidelity
+
+
+def parse_run_options(parser):
+    """Adds `--jit` and `--mixed-precision` to an example's `parser`, parses, applies them
+    (the dtype policy; Keras's seed 0) and creates `--out`; returns `(args, out folder)`."""
+    parser.add_argument("--jit", action="store_true",
+                        help='compile the step with XLA (by default Keras\'s "auto": XLA under '
+                             'JAX and on GPUs)')
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    return args, out
 
 
 def held_out_scenes(count, size, seed=1):

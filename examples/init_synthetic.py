@@ -23,11 +23,9 @@
 import argparse
 import json
 import os
-import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_i2i import visualize  # noqa: E402
@@ -36,7 +34,12 @@ from keras_i2i.data.synthetic.datasets import boxes_sample, scene_sample  # noqa
 from keras_i2i.metrics.diversity import mean_pairwise_distance  # noqa: E402
 from keras_i2i.models.init import INIT, instances  # noqa: E402
 
-from common import content_scores, fit_timed, served_in_fresh_process  # noqa: E402
+from common import (  # noqa: E402
+    content_scores,
+    fit_timed,
+    parse_run_options,
+    served_in_fresh_process,
+)
 
 
 def held_out_scenes(count, size, seed=1):
@@ -147,16 +150,7 @@ def main():
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--styles", type=int, default=4, help="random styles per scene")
-    parser.add_argument("--jit", action="store_true",
-                        help='compile the step with XLA (by default Keras\'s "auto": XLA under '
-                             'JAX and on GPUs)')
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
-    args = parser.parse_args()
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    keras.utils.set_random_seed(0)
+    args, out = parse_run_options(parser)
 
     images, boxes, labels, night = held_out_scenes(16, args.size)
     model = INIT.from_preset("synthetic", seed=0)

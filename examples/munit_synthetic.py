@@ -24,7 +24,6 @@
 import argparse
 import json
 import os
-import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,6 +35,7 @@ from keras_i2i.data import synthetic  # noqa: E402
 from keras_i2i.models.munit import MUNIT  # noqa: E402
 
 from common import (  # noqa: E402
+    parse_run_options,
     content_scores,
     fit_timed,
     held_out_scenes,
@@ -92,16 +92,7 @@ def main():
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--styles", type=int, default=6, help="random styles per input")
-    parser.add_argument("--jit", action="store_true",
-                        help='compile the step with XLA (by default Keras\'s "auto": XLA under '
-                             'JAX and on GPUs)')
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
-    args = parser.parse_args()
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    keras.utils.set_random_seed(0)
+    args, out = parse_run_options(parser)
 
     if args.data is None:
         inputs, labels, night = held_out_scenes(16, args.size)

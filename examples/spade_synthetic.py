@@ -16,21 +16,18 @@
 import argparse
 import json
 import os
-import pathlib
-import subprocess
-import sys
-import textwrap
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_i2i import visualize  # noqa: E402
 from keras_i2i.data import synthetic  # noqa: E402
 from keras_i2i.metrics.fidelity import label_fidelity  # noqa: E402
 from keras_i2i.models.spade import SPADE  # noqa: E402
+
+from common import parse_run_options, served_in_fresh_process  # noqa: E402
 
 
 def fidelity(model, batches):
@@ -44,35 +41,18 @@ def check_export_in_fresh_process(model, batch, directory):
     """Exports, then a fresh Python process serves one batch; returns the max difference."""
     model.export(directory / "saved_model", verbose=False)
     expected = model.translate(batch["label"], batch["instance"])
-    inputs, served = directory / "serving_inputs.npz", directory / "served.npy"
-    np.savez(inputs, label=batch["label"], instance=batch["instance"])
-    script = textwrap.dedent(f"""
-        import numpy as np, tensorflow as tf
-        serve = tf.saved_model.load({str(directory / "saved_model")!r}).signatures
-        x = {{k: tf.constant(v) for k, v in np.load({str(inputs)!r}).items()}}
-        np.save({str(served)!r}, serve["serving_default"](**x)["image"].numpy())
-    """)
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
-    difference = float(np.max(np.abs(np.load(served) - expected)))
-    inputs.unlink()
-    served.unlink()
-    return difference
+    outputs = served_in_fresh_process(directory / "saved_model", {
+        "label": batch["label"], "instance": batch["instance"]},
+        'outputs = {"image": serve["serving_default"](**x)["image"]}', directory)
+    return float(np.max(np.abs(outputs["image"] - expected)))
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="spade_synthetic", help="output folder")
     parser.add_argument("--steps", type=int, default=200, help="training steps")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--jit", action="store_true",
-                        help='compile the step with XLA (by default Keras\'s "auto": XLA under '
-                             'JAX and on GPUs)')
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
-    args = parser.parse_args()
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    keras.utils.set_random_seed(0)
+    args, out = parse_run_options(parser)
 
     held_out = [{k: v.numpy() for k, v in batch.items()}
                 for batch in synthetic.scenes(64, batch_size=16, seed=1, shuffle=False)]
