@@ -26,7 +26,12 @@ Conventions (NHWC; B = batch, T = frames, N = boxes):
   ("input" instead of "label" for RGB input). The synthetic videos add `"flow": float32
   (B,T-1,H,W,2)`, the backward flow of frame t against frame t-1 in pixels: (dx, dy) such that
   frame_t(x, y) = frame_{t-1}(x + dx, y + dy) (exact for visible, non-occluded points), i.e.
-  what `FlowWarp` needs to warp frame t-1 onto frame t.
+  what `FlowWarp` needs to warp frame t-1 onto frame t. For real clips, `with_flow(dataset,
+  cache=...)` adds "flow" in the same convention, computed from the "image" frames with
+  OpenCV's DIS (`pip install keras-i2i[flow]`), the stand-in for vid2vid's FlowNet2; a dataset
+  whose elements already carry "flow" (synthetic, or flows a user supplies) passes unchanged.
+  It is a transform rather than a `video_clips` option so that it applies to any clip
+  dataset, after batching or not; see `keras_i2i.data.flow` for the cache.
 - Boxes (`boxes`, `unpaired_boxes`): `{"image", "boxes": float32 (B,N,4) x1, y1, x2, y2 in
   pixels of the output image (pixel i spans [i, i+1)), "classes": int32 (B,N)}`, padded to N
   rows with class -1 (and zero boxes); boxes the crop removes become padding too.
@@ -61,6 +66,7 @@ except ImportError:  # the loaders need TensorFlow; models and synthetic scenes 
     pass
 else:
     from keras_i2i.data.boxes import boxes, unpaired_boxes
+    from keras_i2i.data.flow import dis_flow, with_flow
     from keras_i2i.data.paired import paired_images, paired_labels
     from keras_i2i.data.pipeline import SkippedSamples
     from keras_i2i.data.registry import DATASETS, DatasetSettings, dataset_settings

@@ -7,7 +7,8 @@
 A sequence of RGB frames may instead be one video file `<phase>_B/<sequence>.mp4` (or .avi,
 .mov, .mkv, .webm), read with PyAV (`pip install keras-i2i[video]`). Frames of one sequence
 pair by position; each sequence gives one clip of `frames` consecutive frames per epoch, at a
-random start when training (the first frames otherwise).
+random start when training (the first frames otherwise). `flow.with_flow` adds the reference
+optical flow of the image frames.
 """
 
 import functools
@@ -46,6 +47,8 @@ def video_clips(
         instances, "image": float32 (B,T,H,W,3) in [-1, 1]}`; with `label_nc=0`, "input"
         float32 (B,T,H,W,3) replaces "label". A split without `<phase>_B` gives no "image".
     """
+    if frames is not None and frames < 1:
+        raise ValueError(f"frames={frames}: expected at least 1 frame per clip, or None")
     settings = dataset_settings(dataset, **settings)
     source = "label" if settings.label_nc else "input"
     training, preprocess, policy = pipeline.prepare(
