@@ -129,7 +129,11 @@ class LayerNorm(keras.layers.Layer):
         if self.unbiased:
             shape = ops.shape(x)
             count = ops.cast(shape[1] * shape[2] * shape[3], "float32")
-            std = ops.sqrt(ops.sum(squares, axis=(1, 2, 3), keepdims=True) / (count - 1.0))
+            variance = ops.sum(squares, axis=(1, 2, 3), keepdims=True) / (count - 1.0)
+            # sqrt's gradient at 0 is infinite, and times the zero gradient of a constant
+            # input's std it is NaN (INIT's padding crops are constant); a floor far below
+            # epsilon**2 changes no output.
+            std = ops.sqrt(ops.maximum(variance, 1e-20))
             normalized = centered / (std + self.epsilon)
         else:
             variance = ops.mean(squares, axis=(1, 2, 3), keepdims=True)

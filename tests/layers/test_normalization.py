@@ -73,6 +73,18 @@ def test_layer_norm_uses_unbiased_std_plus_eps():
     np.testing.assert_allclose(out, (x - mean) / (std + 1e-5) * gamma, atol=1e-4)
 
 
+def test_layer_norm_of_a_constant_input_has_finite_gradients():
+    """A constant sample (INIT's padding crops) has std 0, where sqrt's gradient is infinite."""
+    import tensorflow as tf
+
+    layer = LayerNorm()
+    x = tf.Variable(np.full((2, 4, 4, 3), 0.7, "float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(layer(x)))
+    gradients = tape.gradient(loss, [x, *layer.trainable_weights])
+    assert all(np.isfinite(g.numpy()).all() for g in gradients)
+
+
 def test_biased_layer_norm_is_torch_layer_norm_with_channel_affine():
     x = _x()
     layer, out = run_layer_test(
