@@ -21,6 +21,7 @@ _MODELS = {
     "MUNIT": "keras_i2i.models.munit",
     "Pix2PixHD": "keras_i2i.models.pix2pixhd",
     "SPADE": "keras_i2i.models.spade",
+    "Vid2Vid": "keras_i2i.models.vid2vid",
 }
 _SUBMODULES = ("data", "layers", "losses", "metrics")
 

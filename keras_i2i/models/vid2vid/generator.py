@@ -145,14 +145,19 @@ class _CompositeLevel(keras.Model):
         mask = ops.sum(ops.take(frame, list(self.fg_labels), axis=-1), axis=-1, keepdims=True)
         return ops.clip(mask, 0.0, 1.0)
 
-    def _outputs(self, inputs, image_features, flow_features, foreground_features):
-        """The heads on the features: image_raw, flow, weight, the composed image, merged with
-        the foreground; and the features, for a finer scale."""
+    def _outputs(self, inputs, image_features, flow_features, foreground_features,
+                 use_raw_only=False):
+        """The heads on the features: image_raw, flow, weight, the composed image (`image_raw`
+        itself with `use_raw_only`), merged with the foreground; and the features, for a
+        finer scale."""
         image_raw = run_sequence(self.model_final_img, image_features)
         flow = run_sequence(self.model_final_flow, flow_features) * self.flow_multiplier
         weight = run_sequence(self.model_final_w, flow_features)
-        previous = inputs["prev_images"][..., -self.output_nc :]
-        image = image_raw * weight + self.warp([previous, flow]) * (1.0 - weight)
+        if use_raw_only:
+            image = image_raw
+        else:
+            previous = inputs["prev_images"][..., -self.output_nc :]
+            image = image_raw * weight + self.warp([previous, flow]) * (1.0 - weight)
         outputs = {"image_features": image_features, "flow_features": flow_features}
         if self.fg:
             foreground = run_sequence(self.indv_final, foreground_features)
@@ -220,6 +225,8 @@ class CompositeGenerator(_CompositeLevel):
     A call with `training=True` normalizes with the statistics of the batch (as the reference
     always does: it never calls `eval()`) and updates the running ones; otherwise the running
     statistics are used.
+    With `use_raw_only=True` (the reference's first frame with `--no_first_img`, whose
+    previous frames are blank) `image` is `image_raw`, no warped previous frame mixed in.
 
     Args:
         ngf: channels of the first convolutions.
@@ -279,7 +286,7 @@ class CompositeGenerator(_CompositeLevel):
             foreground = build_sequence(self.indv_up, build_sequence(self.indv_res, foreground))
         self._build_heads(image, flow, foreground)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, use_raw_only=False):
         features = self._encode(inputs)
         image = run_sequence(self.model_up_img, run_sequence(self.model_res_img, features))
         flow = run_sequence(self.model_up_flow, run_sequence(self.model_res_flow, features))
@@ -287,7 +294,7 @@ class CompositeGenerator(_CompositeLevel):
         if self.fg:
             foreground = run_sequence(self.indv_down, inputs["label"])
             foreground = run_sequence(self.indv_up, run_sequence(self.indv_res, foreground))
-        return self._outputs(inputs, image, flow, foreground)
+        return self._outputs(inputs, image, flow, foreground, use_raw_only)
 
     def get_config(self):
         return {**super().get_config(), "n_blocks": self.n_blocks}
@@ -369,7 +376,7 @@ class CompositeLocalGenerator(_CompositeLevel):
             )
         self._build_heads(image, flow, foreground)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, use_raw_only=False):
         features = self._encode(inputs)
         image = run_sequence(self.model_up_img, features + inputs["image_features"])
         flow = run_sequence(self.model_up_flow, features + inputs["flow_features"])
@@ -377,7 +384,7 @@ class CompositeLocalGenerator(_CompositeLevel):
         if self.fg:
             foreground = run_sequence(self.indv_down, inputs["label"])
             foreground = run_sequence(self.indv_up, foreground + inputs["foreground_features"])
-        return self._outputs(inputs, image, flow, foreground)
+        return self._outputs(inputs, image, flow, foreground, use_raw_only)
 
     def get_config(self):
         return {**super().get_config(), "n_blocks_local": self.n_blocks_local,
@@ -405,6 +412,7 @@ class Vid2VidGenerator(keras.Model):
     Outputs: a dict with the finest scale's `image`, `image_raw`, `flow` (in its pixels),
     `weight` (see `CompositeGenerator`), and `image_pyramid`, every scale's `image`, finest
     first.
+    `training` and `use_raw_only`: as `CompositeGenerator`'s, for every scale.
 
     Args:
         n_blocks: G0's residual blocks.
@@ -486,13 +494,14 @@ class Vid2VidGenerator(keras.Model):
             outputs = level.compute_output_shape(shapes)
             coarser = {key: value for key, value in outputs.items() if key.endswith("features")}
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, use_raw_only=False):
         labels = self._pyramid(inputs["label"])
         prev = inputs["prev_images"]
         prevs = list(prev) if isinstance(prev, (list, tuple)) else self._pyramid(prev)
         coarser, images = {}, []
         for s, level in enumerate(self.levels):
-            outputs = level({"label": labels[-1 - s], "prev_images": prevs[-1 - s], **coarser})
+            outputs = level({"label": labels[-1 - s], "prev_images": prevs[-1 - s], **coarser},
+                            training=training, use_raw_only=use_raw_only)
             coarser = {key: value for key, value in outputs.items() if key.endswith("features")}
             images.insert(0, outputs["image"])
         return {**{key: outputs[key] for key in OUTPUTS}, "image_pyramid": images}
