@@ -188,6 +188,10 @@ class INIT(MUNIT):
         styles = self._generator(domain).style_encoder(images, regions=regions)
         return styles[:, 0], styles[:, 1]
 
+    def _object_styles(self, images, boxes, domain):
+        """The style of every box's crop, (B * N, style_dim)."""
+        return self._object_generator(domain).style_encoder(self._crops(images, boxes))
+
     def _crops(self, images, boxes):
         return ops.cast(instances.crop_objects(images, boxes, self.object_size), images.dtype)
 
@@ -382,7 +386,7 @@ class INIT(MUNIT):
         images = self._check_images(images, self._generator(domain), "images")
         boxes, valid = self._checked_boxes(images, boxes)
         style, background = self._styles(images, boxes, valid, domain)
-        objects = self._object_generator(domain).style_encoder(self._crops(images, boxes))
+        objects = self._object_styles(images, boxes, domain)
         return {
             "global": ops.convert_to_numpy(ops.cast(style, "float32")),
             "background": ops.convert_to_numpy(ops.cast(background, "float32")),
@@ -492,7 +496,7 @@ class INIT(MUNIT):
                                                   for key in ("image", "boxes", "classes")}
                                                  )[f"image_{source}{target}"]
             style, background = self._styles(images, boxes, valid, source)
-            objects = self._object_generator(source).style_encoder(self._crops(images, boxes))
+            objects = self._object_styles(images, boxes, source)
             columns[f"{source} recon"] = self._translate_instances(
                 images, boxes, valid, f"{source}2{source}", background, objects)
         return columns
@@ -557,7 +561,7 @@ class INIT(MUNIT):
             def encode(image, boxes, num_boxes):
                 image, boxes, valid = checked(image, boxes, num_boxes)
                 style, background = self._styles(image, boxes, valid, domain)
-                objects = self._object_generator(domain).style_encoder(self._crops(image, boxes))
+                objects = self._object_styles(image, boxes, domain)
                 shape = tf.concat([tf.shape(boxes)[:2], [self.style_dim]], 0)
                 return {"global_style": tf.cast(style, tf.float32),
                         "background_style": tf.cast(background, tf.float32),
