@@ -284,6 +284,74 @@ def test_init_trains_on_box_folders_and_translates_with_an_annotation_file(capsy
     one_line_error(err, r"testB/00000.png: no entry in the --boxes file")
 
 
+def test_vid2vid_trains_on_video_folders_and_generates_videos(capsys, tmp_path):
+    """Folders of frame sequences with their DIS flow in; label videos -> frames and an mp4,
+    the first frames from a single-image model."""
+    from keras_i2i import Pix2PixHD
+
+    root = tmp_path / "videos"
+    status, _, err = run(capsys, "synthetic", "--kind", "videos", "--out", root, "--samples",
+                         2, "--frames", 5, "--size", 32)
+    assert status == 0, err
+    status, stdout, err = run(
+        capsys, "train", "--model", "vid2vid", "--preset", "synthetic", "--ngf", 4, "--ndf", 4,
+        "--n-blocks", 1, "--n-layers-d", 1, "--num-d", 1, "--run-eagerly", "--data", root,
+        "--load-size", 32, "--crop-size", 32, "--epochs", 1, "--verbose", 0,
+        "--out", tmp_path / "run")
+    assert status == 0, err
+    assert "Trained 2 steps" in stdout  # one clip (2 first frames + 3) per sequence
+    single = Pix2PixHD(label_nc=synthetic.NUM_CLASSES, ngf=4, n_downsample_global=1,
+                       n_blocks_global=1, ndf=4, n_layers_D=1, num_D=1, lambda_vgg=0.0)
+    single.save_to_preset(tmp_path / "single")
+    status, _, err = run(capsys, "translate", "--model", "vid2vid", "--preset",
+                         tmp_path / "run", root / "test_A", "--with",
+                         f"instance={root / 'test_inst'}", "--first-frame-model",
+                         f"pix2pixhd={tmp_path / 'single'}", "--out", tmp_path / "out")
+    assert status == 0, err
+    frames = sorted((tmp_path / "out" / "seq001").iterdir())
+    assert [f.name for f in frames] == [f"{t:05d}.png" for t in range(5)]
+    labels = np.stack([np.asarray(Image.open(root / "test_A" / "seq001" / f.name))
+                       for f in frames[:2]])[..., None].astype("int32")
+    instances = np.stack([np.asarray(Image.open(root / "test_inst" / "seq001" / f.name))
+                          for f in frames[:2]])[..., None].astype("int32")
+    expected = visualize.to_uint8(single.translate(labels, instances)).numpy()
+    first = np.stack([np.asarray(Image.open(f)) for f in frames[:2]])
+    assert np.abs(first.astype(int) - expected).max() <= 1
+    pytest.importorskip("av", reason="the mp4 needs PyAV (the video extra)")
+    assert (tmp_path / "out" / "seq001.mp4").stat().st_size > 0
+
+
+def test_vid2vid_translate_mistakes_name_the_frame(capsys, tmp_path):
+    from keras_i2i import Vid2Vid
+
+    Vid2Vid(label_nc=synthetic.NUM_CLASSES, ngf=4, n_downsample_G=1, n_blocks=1, ndf=4,
+            n_layers_D=1, num_D=1).save_to_preset(tmp_path / "preset")
+    sequence = tmp_path / "labels"
+    sequence.mkdir()
+    for t in range(4):
+        Image.fromarray(np.full((32, 32), t, np.uint8)).save(sequence / f"{t:05d}.png")
+    starts = tmp_path / "starts"
+    starts.mkdir()
+    for t in range(2):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(starts / f"{t:05d}.png")
+    translate = ("translate", "--model", "vid2vid", "--preset", tmp_path / "preset", sequence,
+                 "--out", tmp_path / "out")
+    _, _, err = run(capsys, *translate)
+    one_line_error(err, r"--first-frames or --first-frame-model \(one of them\)")
+    Image.fromarray(np.zeros((36, 32), np.uint8)).save(sequence / "00002.png")
+    _, _, err = run(capsys, *translate, "--first-frames", starts)
+    one_line_error(err, r"labels/00002.png: label_video frame 2 is 36x32, expected 32x32")
+    Image.fromarray(np.full((32, 32), 7, np.uint8)).save(sequence / "00002.png")
+    _, _, err = run(capsys, *translate, "--first-frames", starts)
+    one_line_error(err, r"labels/00002.png: label_video frame 2: labels must be ids in 0\.\.4")
+    (sequence / "00003.png").write_bytes(b"not an image")
+    Image.fromarray(np.full((32, 32), 1, np.uint8)).save(sequence / "00002.png")
+    _, _, err = run(capsys, *translate, "--first-frames", starts)
+    one_line_error(err, r"labels/00003.png: cannot be read as an image")
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir())[:2] == [
+        "00000.png", "00001.png"]  # written before the bad frame, kept
+
+
 # ------------------------------------------------------------------ mistakes and failures
 
 

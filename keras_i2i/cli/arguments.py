@@ -145,6 +145,12 @@ def _train_command(commands, model_spec):
                       help="read the samples in order instead of shuffled")
     data.add_argument("--cache", action="store_true", help="keep decoded samples in memory")
     data.add_argument("--synthetic-samples", type=int, default=256, help="synthetic epoch size")
+    data.add_argument("--frames", type=int,
+                      help="vid2vid: frames per training clip (default: what the growing clips "
+                           "reach by the last epoch, at most the shortest sequence's)")
+    data.add_argument("--flow-cache", metavar="FOLDER",
+                      help="vid2vid: keep the reference flow (OpenCV's DIS) of each frame pair "
+                           "here, to compute it once (about H x W x 8 bytes a pair)")
     data.add_argument("--size", type=int, default=64, help="synthetic image size")
 
     run = fit.add_argument_group("training")
@@ -206,7 +212,8 @@ def _test_command(commands):
 def _translate_command(commands):
     apply = commands.add_parser(
         "translate", help="translate image or label files",
-        description="Translates files: label maps (SPADE, pix2pixHD) or images (MUNIT).")
+        description="Translates files: label maps (SPADE, pix2pixHD), images (MUNIT, DRIT, "
+                    "MDMM, INIT) or label videos (vid2vid: frames and an mp4 per sequence).")
     _model_source(apply)
     apply.add_argument("inputs", nargs="+", help="files or folders of the model's first input")
     apply.add_argument("--with", dest="with_", action="append", default=[],
@@ -230,6 +237,16 @@ def _translate_command(commands):
                        help="DRIT: a or b (default b); MDMM: the domain's index")
     apply.add_argument("--dataset", help="map the label files' raw ids as this dataset's loader "
                                          "does (default: the preset's dataset)")
+    video = apply.add_argument_group(
+        "videos (vid2vid: each input a folder of label frames, or of sequence folders)")
+    video.add_argument("--first-frames", metavar="FOLDER",
+                       help="the real first frames of the sequence (or a folder with a "
+                            "subfolder per sequence)")
+    video.add_argument("--first-frame-model", metavar="MODEL=PRESET",
+                       help="a single-image model that makes the first frames from their "
+                            "labels, e.g. pix2pixhd=runs/label2city")
+    video.add_argument("--fps", type=float, default=15.0,
+                       help="frames per second of the mp4 written per sequence")
     apply.add_argument("--out", required=True, help="output folder")
 
 
@@ -255,13 +272,16 @@ def _synthetic_command(commands):
         description="Writes synthetic scenes for trying train, test and translate on folders: "
                     "paired (pix2pixHD layout: <phase>_label/, _inst/, _img/, for SPADE and "
                     "pix2pixHD), unpaired (<phase>A/, <phase>B/: day and night, for MUNIT, "
-                    "DRIT) or unpaired_boxes (the same with each folder's boxes.json, for "
-                    "INIT).")
-    write.add_argument("--kind", choices=("paired", "unpaired", "unpaired_boxes"),
+                    "DRIT), unpaired_boxes (the same with each folder's boxes.json, for "
+                    "INIT) or videos (vid2vid layout: <phase>_A/<sequence>/ label frames, "
+                    "_inst/, _B/ image frames).")
+    write.add_argument("--kind", choices=("paired", "unpaired", "unpaired_boxes", "videos"),
                        default="paired")
     write.add_argument("--out", required=True, help="dataset folder")
     write.add_argument("--phase", action="append", help="splits to write (default: train, test)")
-    write.add_argument("--samples", type=int, default=16, help="samples per split")
+    write.add_argument("--samples", type=int, default=16,
+                       help="samples per split (videos: sequences)")
+    write.add_argument("--frames", type=int, default=8, help="videos: frames per sequence")
     write.add_argument("--size", type=int, default=64, help="image size")
     write.add_argument("--seed", type=int, default=0)
 

@@ -229,8 +229,11 @@ def presets(args):
 def write_synthetic(args):
     write = {"paired": data_lib.synthetic.write_paired,
              "unpaired": data_lib.synthetic.write_unpaired,
-             "unpaired_boxes": data_lib.synthetic.write_unpaired_boxes}[args.kind]
+             "unpaired_boxes": data_lib.synthetic.write_unpaired_boxes,
+             "videos": data_lib.synthetic.write_videos}[args.kind]
+    options = {"frames": args.frames} if args.kind == "videos" else {}
     for index, phase in enumerate(args.phase or ("train", "test")):
         # Each split its own scenes: a different seed per split.
-        write(args.out, args.samples, phase=phase, seed=args.seed + 1000 * index, size=args.size)
+        write(args.out, args.samples, phase=phase, seed=args.seed + 1000 * index, size=args.size,
+              **options)
     print(f"{args.kind} synthetic data written to {args.out}.")

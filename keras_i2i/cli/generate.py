@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_i2i import data as data_lib
 from keras_i2i import visualize
-from keras_i2i.cli import commands
+from keras_i2i.cli import commands, video
 from keras_i2i.data import io, layouts
 from keras_i2i.data.boxes import read_annotations
 from keras_i2i.data.pipeline import ErrorPolicy
@@ -22,6 +22,13 @@ _COMPANIONS = {"instance": "instances"}
 
 def translate(args):
     model, dataset = commands.load_model(args)
+    if hasattr(model, "generate"):  # a video model
+        settings = _label_settings(args.dataset or dataset)
+        return video.translate(args, model, lambda path: _read_labels(path, settings))
+    for flag, value in (("--first-frames", args.first_frames),
+                        ("--first-frame-model", args.first_frame_model)):
+        if value is not None:
+            raise ValueError(f"{flag}: {type(model).__name__} translates images, not videos.")
     first = next(iter(model.serving_endpoints().values()))[1][0]
     reads_labels = first.dtype.is_integer
     settings = _label_settings(args.dataset or dataset) if reads_labels else None

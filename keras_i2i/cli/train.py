@@ -55,8 +55,9 @@ def train(args):
         if args.coarse_model is not None and not resuming:
             _load_coarse_model(model, args)
     args.batch_size = args.batch_size or model.default_batch_size
-    dataset, steps_per_epoch = _training_data(spec, args, strategy, model, name, data_overrides)
     epochs = args.epochs or _default_epochs(model)
+    dataset, steps_per_epoch = _training_data(spec, args, strategy, model, name, data_overrides,
+                                              epochs)
     _record_options(out, args, name, model, epochs)
     with strategy.scope():
         options = {} if args.jit is None else {"jit_compile": args.jit}
@@ -101,15 +102,21 @@ def _default_epochs(model):
     return getattr(model, "n_ep", 10)
 
 
-def _training_data(spec, args, strategy, model, name, overrides):
-    """The batched training data and its number of batches."""
+def _training_data(spec, args, strategy, model, name, overrides, epochs):
+    """The batched training data and its number of batches; a video model's clips long enough
+    for `epochs` epochs of its schedule, with their reference flow."""
+    video = hasattr(model, "clip_frames")
+    frames = (args.frames or model.clip_frames(epochs)) if video else None
     if args.data == "synthetic":
         dataset = _synthetic(spec)(args.synthetic_samples, size=args.size, batch_size=args.batch_size,
-                       seed=args.seed, **({"shuffle": False} if args.serial_batches else {}))
+                       seed=args.seed, **({"shuffle": False} if args.serial_batches else {}),
+                       **({"frames": frames} if video else {}))
     else:
         settings = data_lib.dataset_settings(name, **overrides)
         options = {"phase": args.phase, "batch_size": args.batch_size, "seed": args.seed,
                    "on_error": args.on_error, **commands.model_data_options(model)}
+        if video:  # without --frames, clips as long as the shortest sequence when shorter
+            options.update(frames=frames, at_most=args.frames is None)
         for option, value, unset in (("layout", args.layout, None), ("flip", args.flip, True),
                                      ("shuffle", not args.serial_batches, True),
                                      ("cache", args.cache, False)):
@@ -126,6 +133,8 @@ def _training_data(spec, args, strategy, model, name, overrides):
             print(f"--on-error skip: {skipped.count} bad samples left out.")
     if steps == 0:
         raise ValueError(f"--data {args.data}: no complete batch of {args.batch_size} samples.")
+    if video:  # the synthetic videos' exact flow passes unchanged
+        dataset = data_lib.with_flow(dataset, cache=args.flow_cache)
     if strategy.num_replicas_in_sync > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (

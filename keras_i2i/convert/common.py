@@ -248,6 +248,18 @@ class StateDictMismatch(ValueError):
         ]
         super().__init__("The state dict does not match the Keras model.\n" + "\n".join(lines))
 
+    def one_line(self, prefix=""):
+        """The first problem in one line, its key after `prefix` (e.g. a network's name),
+        and how many more there are."""
+        if self.mismatched:
+            first = f"{prefix}{self.mismatched[0]}"
+        elif self.missing:
+            first = f"missing {prefix}{self.missing[0]}"
+        else:
+            first = f"unexpected {prefix}{self.unexpected[0]}"
+        more = len(self.missing) + len(self.unexpected) + len(self.mismatched) - 1
+        return first + (f" (and {more} more problems)" if more else "")
+
 
 def _mapper_for(model, source, prefix, first_conv_key):
     """Reads the state dict and builds `model` for the input channels its first conv takes."""

@@ -413,18 +413,6 @@ def checkpoint_file(checkpoint):
     return epochs[-1]
 
 
-def _one_line(error, name):
-    """A `StateDictMismatch` of network `name` in one line: its first problem, counted."""
-    if error.mismatched:
-        first = f"{name}/{error.mismatched[0]}"
-    elif error.missing:
-        first = f"missing {name}/{error.missing[0]}"
-    else:
-        first = f"unexpected {name}/{error.unexpected[0]}"
-    more = len(error.missing) + len(error.unexpected) + len(error.mismatched) - 1
-    return first + (f" (and {more} more problems)" if more else "")
-
-
 def convert_checkpoint(checkpoint, output_dir=None, preset=None, **overrides):
     """Builds a `DRIT` with the weights of a reference checkpoint.
 
@@ -479,7 +467,7 @@ def _convert(model_class, networks, describe, checkpoint, output_dir, preset, ov
             what = "the checkpoint" if source is checkpoint else os.fspath(source)
             arguments = ", ".join(f"{key}={value!r}" for key, value in config.items())
             raise ValueError(f"{what} does not fit the {model_name}({arguments}) it describes: "
-                             f"{_one_line(error, name)}") from None
+                             f"{error.one_line(f'{name}/')}") from None
     if output_dir is not None:
         model.save_to_preset(output_dir, metadata={
             "converted_from": None if source is checkpoint else os.fspath(source),

@@ -27,6 +27,7 @@ def video_clips(
     phase="train",
     *,
     frames=8,
+    at_most=False,
     batch_size=1,
     training=None,
     flip=None,
@@ -40,6 +41,9 @@ def video_clips(
 
     Args:
         frames: frames per clip; None for whole sequences (batching them needs equal lengths).
+        at_most: `frames` is an upper bound: the clips have `min(frames, the shortest
+            sequence's length)` frames (as the reference shortens its clips to the sequences
+            it has) instead of sequences shorter than `frames` being errors.
         Others: as `paired.paired_labels` (settings such as `label_nc`, `instance`).
 
     Returns:
@@ -55,7 +59,9 @@ def video_clips(
         settings, phase, training, flip, size_multiple, on_error
     )
     members = sequence_members(root, phase, source, settings.instance)
-    files = sequence_files(members, frames, policy)
+    files = sequence_files(members, None if at_most else frames, policy)
+    if at_most and frames is not None:
+        frames = min(frames, int(files["length"].min()))
     samples = pipeline.build(
         files,
         functools.partial(io.load_sample, settings=settings, reference=source),
@@ -66,6 +72,8 @@ def video_clips(
         seed=seed,
         choose=functools.partial(_choose_clip, frames=frames, random=training),
     )
+    if frames is not None:  # a static clip length: a model's step unrolls over the frames
+        samples = samples.map(functools.partial(_clip_length, frames=frames))
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
@@ -134,6 +142,11 @@ def _frames(entry, member):
 
 def _pad(values, length, fill):
     return list(values) + [fill] * (length - len(values))
+
+
+def _clip_length(sample, frames):
+    return {key: tf.ensure_shape(value, [frames, *value.shape[1:]])
+            for key, value in sample.items()}
 
 
 def _choose_clip(row, seed, frames, random):

@@ -444,7 +444,8 @@ def test_presets_follow_the_reference_scripts():
     assert PRESETS["pose"]["config"]["no_first_img"]
     assert PRESETS["face"]["config"]["input_nc"] == 15
     model = Vid2Vid.from_preset("synthetic")
-    assert model.clip_plan(8) == (4, 4)
+    assert model.clip_plan(8) == (3, 3)
+    assert model.clip_frames(model.niter + model.niter_decay) == 8
     assert Vid2Vid.from_config(model.get_config()).get_config() == model.get_config()
 
 

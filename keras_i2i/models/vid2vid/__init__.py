@@ -24,6 +24,7 @@ register_model(
     data="video_clips",
     synthetic="videos",
     schedule="constant",  # training_callbacks() decays the rates by epoch
+    converter="keras_i2i.convert.vid2vid:convert_checkpoint",
     description="vid2vid: label video -> photo-realistic video, frame by frame with flow warping",
     aliases={
         "no_vgg": ("lambda_vgg", 0.0),

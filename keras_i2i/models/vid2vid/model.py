@@ -398,6 +398,12 @@ class Vid2Vid(GANModel):
         per_step = min(self.max_frames_per_step, wanted, total)
         return total // per_step * per_step, per_step
 
+    def clip_frames(self, epochs):
+        """Frames per training clip for `epochs` epochs of `GrowingClips`: enough for the
+        frames its last stage generates, `n_frames_G - 1 + n_frames_total * 2^stage`."""
+        stage = (max(epochs, 1) - 1) // self.niter_step
+        return self.n_frames_G - 1 + self.n_frames_total * 2**stage
+
     def train_batch(self, data):
         """One clip: the frames of `clip_plan`, chunk by chunk, each chunk an optimizer step of
         the generator, the image discriminator and the temporal discriminators shown frames

@@ -94,7 +94,8 @@ POSE = dict(
 
 # The synthetic videos (`keras_i2i.data.synthetic.videos`: 5 classes, 64x64, 8-frame clips
 # with exact flow), the street configuration made tiny: two temporal scales of frame pairs
-# (1 and 2 frames apart: a clip of 8 frames generates 6), no VGG loss (no ImageNet weights).
+# (1 and 2 frames apart), 3 frames per clip then 6 (an 8-frame clip: `clip_frames(6)`), no VGG
+# loss (no ImageNet weights).
 SYNTHETIC = dict(
     label_nc=5,
     use_instance=True,
@@ -112,7 +113,7 @@ SYNTHETIC = dict(
     niter=3,
     niter_decay=3,
     niter_step=3,
-    n_frames_total=4,
+    n_frames_total=3,
     max_frames_per_step=6,
 )
 
@@ -173,7 +174,7 @@ PRESETS = {
             "The synthetic videos at 64x64 (8-frame clips with exact flow): the street "
             "configuration made tiny (ngf 16, 2 downsamplings, 2 blocks, ndf 16, foreground "
             "classes 2-4), temporal discriminators on frame pairs 1 and 2 apart, no VGG loss, "
-            "4 frames per clip for 3 epochs, then 6 for 3 with decaying rates. On a 2-core CPU "
+            "3 frames per clip for 3 epochs, then 6 for 3 with decaying rates. On a 2-core CPU "
             "a clip takes about 3 s once the step is traced (1-2 minutes per clip length): 64 "
             "clips an epoch (--synthetic-samples 64) train in about half an hour."
         ),
