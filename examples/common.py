@@ -76,12 +76,14 @@ def translation_grid(inputs, random, examples, guided, code="style"):
     return visualize.sample_grid(columns)
 
 
-def fit_timed(model, dataset, steps, steps_per_epoch):
-    """Fits `model` (compiled) for `steps` steps of the repeated `dataset`; returns the wall
-    seconds, the steps and the last losses."""
+def fit_timed(model, dataset, steps, steps_per_epoch, callbacks=None):
+    """Fits `model` (compiled) for `steps` steps of the repeated `dataset`, with `callbacks`
+    (e.g. the model's `training_callbacks()`: epochs of `steps_per_epoch` steps); returns the
+    wall seconds, the steps and the last losses."""
     start = time.perf_counter()
     history = model.fit(dataset.repeat(), epochs=max(1, steps // steps_per_epoch),
-                        steps_per_epoch=min(steps, steps_per_epoch), verbose=2)
+                        steps_per_epoch=min(steps, steps_per_epoch), callbacks=callbacks,
+                        verbose=2)
     return {
         "seconds": round(time.perf_counter() - start, 1),
         "steps": int(model.steps_trained.numpy()),
