@@ -83,6 +83,15 @@ def test_warping_error_of_a_whole_pixel_shift_with_edge_padding_is_zero():
     assert warping_error(np.stack([first, second]), np.zeros_like(flows)) > 0.1
 
 
+def test_same_instance_mask_leaves_out_sources_outside_the_image_and_other_instances():
+    instances = np.zeros((2, 4, 5), int)
+    instances[:, :, 2:] = 7  # a static boundary between instances 0 and 7
+    flows = np.zeros((1, 4, 5, 2), "float32")
+    flows[..., 0] = 0.5  # half a pixel to the right: column 1 mixes 0 and 7, column 4 leaves
+    mask = same_instance_mask(instances[..., None], flows)
+    np.testing.assert_array_equal(mask[0, 0], [True, False, True, True, False])
+
+
 def test_warping_error_of_a_flickering_video_is_the_flicker():
     still = np.random.default_rng(1).uniform(-0.5, 0.5, (6, 6, 3)).astype("float32")
     video = np.stack([still + (0.1 if t % 2 else 0.0) for t in range(5)])

@@ -52,10 +52,10 @@ def warping_error(frames, flows, mask=None):
 
 
 def same_instance_mask(instances, flows):
-    """Where frame t is visible in frame t - 1: the pixels whose every bilinear source in
-    frame t - 1 under `flows` (the pixels `FlowWarp` mixes with a nonzero weight) belongs to
-    their own instance. Occluded and disoccluded pixels and those on a moving boundary are
-    left out.
+    """Where frame t is visible in frame t - 1: the pixels whose source under `flows` lies in
+    the image and whose every bilinear source pixel in frame t - 1 (those `FlowWarp` mixes
+    with a nonzero weight) belongs to their own instance. Occluded, uncovered and
+    out-of-view pixels and those on a moving boundary are left out.
 
     Args:
         instances: int (..., T, H, W) or (..., T, H, W, 1) instance ids of the frames.
@@ -75,11 +75,15 @@ def same_instance_mask(instances, flows):
     previous = instances[..., :-1, :, :].reshape((-1, height, width))
     current = instances[..., 1:, :, :].reshape((-1, height, width))
     flows = flows.reshape((-1, height, width, 2))
+    x = np.arange(width)[None, None, :] + flows[..., 0]
+    y = np.arange(height)[None, :, None] + flows[..., 1]
+    visible = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
     warp = FlowWarp(dtype="float32")
-    visible = np.zeros(current.shape, bool)
+    found = np.zeros(current.shape, bool)
     for instance_id in np.unique(current):
         own = (previous == instance_id).astype("float32")[..., None]
         # 1 exactly when every source pixel with a nonzero weight is this instance's.
         share = ops.convert_to_numpy(warp([own, flows]))[..., 0]
-        visible |= (current == instance_id) & (share >= 1.0 - 1e-6)
-    return visible.reshape(instances.shape[:-3] + (instances.shape[-3] - 1, height, width))
+        found |= (current == instance_id) & (share >= 1.0 - 1e-6)
+    lead = instances.shape[:-3] + (instances.shape[-3] - 1,)
+    return (visible & found).reshape(lead + (height, width))
