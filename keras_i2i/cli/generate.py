@@ -22,7 +22,7 @@ _COMPANIONS = {"instance": "instances"}
 
 def translate(args):
     model, dataset = commands.load_model(args)
-    if hasattr(model, "generate"):  # a video model
+    if hasattr(model, "clip_frames"):  # a video model (trains on clips)
         settings = _label_settings(args.dataset or dataset)
         return video.translate(args, model, lambda path: _read_labels(path, settings))
     for flag, value in (("--first-frames", args.first_frames),
