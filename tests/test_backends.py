@@ -113,9 +113,13 @@ def run_under_jax(case, tmp_path, *options, env=None):
         return {key: loaded[key] for key in loaded.files}
 
 
-# vid2vid's case takes two minutes on a 2-core CPU: with the slow tests.
+# With the slow tests: vid2vid's case (two minutes on a 2-core CPU), and MDMM's and INIT's
+# (about 100 s each), whose steps extend DRIT's and MUNIT's, which stay in the default run.
+SLOW_CASES = {"vid2vid", "mdmm", "init"}
+
+
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
-                                  if name == "vid2vid" else name for name in sorted(CASES)])
+                                  if name in SLOW_CASES else name for name in sorted(CASES)])
 def test_one_step_under_jax_equals_one_step_under_tensorflow(name, tmp_path):
     case = case_arrays(name)
     actual = run_under_jax(case, tmp_path)
