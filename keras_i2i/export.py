@@ -13,10 +13,16 @@ functions add what only they know (`check_ids`, `check_size_multiple`, `check_si
 
     python -m keras_i2i.export PRESET_FOLDER OUT [--quiet]
 
-exports a preset folder (how models of other backends are exported).
+exports a preset folder (how models of other backends are exported);
+
+    python -m keras_i2i.export --describe MODEL PRESET [ARGUMENT=VALUE ...]
+
+prints the signatures of a model built from a preset (`signature_table`), as docs/serving.md
+shows them.
 """
 
 import inspect
+import json
 from typing import NamedTuple
 
 import keras
@@ -64,17 +70,58 @@ def export_saved_model(model, filepath, endpoints, verbose=True):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, (function, inputs) in endpoints.items():
-        inputs = [_serving_input(item) for item in inputs]
-        archive.add_endpoint(
-            name,
-            _checked_endpoint(name, function, inputs),
-            input_signature=[tf.TensorSpec(None, item.dtype, name=item.name) for item in inputs],
-        )
+        inputs = [serving_input(item) for item in inputs]
+        archive.add_endpoint(name, _checked_endpoint(name, function, inputs),
+                             input_signature=_input_specs(inputs))
     archive.write_out(filepath, verbose=verbose)
     return filepath
 
 
-def _serving_input(item):
+class Signature(NamedTuple):
+    """A signature as `export_saved_model` writes it: its `name`, `inputs` (`ServingInput`s)
+    and `outputs` (`{name: tf.TensorSpec}`, None where a size is known only at run time)."""
+
+    name: str
+    inputs: list
+    outputs: dict
+
+
+def signatures(model):
+    """The `Signature`s of `model.serving_endpoints()`, traced as `export` traces them (nothing
+    is written); the first is also the SavedModel's "serving_default"."""
+    described = []
+    for name, (function, inputs) in model.serving_endpoints().items():
+        inputs = [serving_input(item) for item in inputs]
+        traced = tf.function(_checked_endpoint(name, function, inputs),
+                             input_signature=_input_specs(inputs)).get_concrete_function()
+        outputs = {key: tf.TensorSpec(tensor.shape, tensor.dtype, key)
+                   for key, tensor in traced.structured_outputs.items()}
+        described.append(Signature(name, inputs, outputs))
+    return described
+
+
+def signature_table(model):
+    """`model`'s signatures as a Markdown table: name, inputs (dtype and layout), outputs (dtype
+    and static shape)."""
+    rows = ["| Signature | Inputs | Outputs |", "| --- | --- | --- |"]
+    for index, signature in enumerate(signatures(model)):
+        name = f"`{signature.name}`" + (" (`serving_default`)" if index == 0 else "")
+        inputs = [f"`{item.name}` {item.dtype.name} {layout_text(item.layout)}"
+                  for item in signature.inputs]
+        outputs = [f"`{key}` {spec.dtype.name} {layout_text(tuple(spec.shape))}"
+                   for key, spec in signature.outputs.items()]
+        rows.append(f"| {name} | {'<br>'.join(inputs)} | {'<br>'.join(outputs)} |")
+    return "\n".join(rows)
+
+
+def _input_specs(inputs):
+    """The signature's `tf.TensorSpec`s of `ServingInput`s: their names and dtypes, any shape
+    (the graph checks the layouts, with messages)."""
+    return [tf.TensorSpec(None, item.dtype, name=item.name) for item in inputs]
+
+
+def serving_input(item):
+    """`item`, a `ServingInput` or a `tf.TensorSpec`, as a `ServingInput`."""
     if isinstance(item, ServingInput):
         return item
     return ServingInput(item.name, tuple(item.shape), item.dtype)
@@ -114,7 +161,7 @@ def check_inputs(inputs, tensors):
 def _check_layout(tensor, name, layout):
     """Asserts `tensor`'s rank and fixed sizes; returns it with the layout's static shape."""
     shape = tf.shape(tensor)
-    message = f"{name} must be a rank-{len(layout)} tensor {_layout_text(layout)}, got shape {{}}"
+    message = f"{name} must be a rank-{len(layout)} tensor {layout_text(layout)}, got shape {{}}"
     rank_checked = _assert(tf.equal(tf.size(shape), len(layout)), message, [shape])
     fixed = [(axis, size) for axis, size in enumerate(layout) if isinstance(size, int)]
     with tf.control_dependencies([rank_checked]):
@@ -188,7 +235,8 @@ def _after(checks, tensors):
         return [tf.identity(tensor) for tensor in tensors]
 
 
-def _layout_text(layout):
+def layout_text(layout):
+    """A layout as text, e.g. "(B, H, W, 1)"."""
     return "(" + ", ".join("None" if size is None else str(size) for size in layout) + ")"
 
 
@@ -197,11 +245,26 @@ def _and_join(words):
 
 
 def main(argv):
-    """`PRESET_FOLDER OUT [--quiet]`: the preset's model exported to `OUT`."""
+    """`PRESET_FOLDER OUT [--quiet]`: the preset's model exported to `OUT`.
+    `--describe MODEL PRESET [ARGUMENT=VALUE ...]`: prints the signatures of `preset_model`."""
     from keras_i2i.presets import load_preset
 
+    if argv[0] == "--describe":
+        print(signature_table(preset_model(*argv[1:])))
+        return
     preset, out, *flags = argv
     load_preset(preset).export(out, verbose="--quiet" not in flags)
+
+
+def preset_model(name, preset, *arguments):
+    """The model the command line calls `name` (e.g. "spade") built from `preset` (a built-in
+    name or a preset folder), `ARGUMENT=VALUE` arguments (JSON values: `use_vae=true`)
+    replacing the preset's."""
+    from keras_i2i.models.registry import get_model
+
+    overrides = dict(argument.split("=", 1) for argument in arguments)
+    return get_model(name).model_class.from_preset(
+        preset, **{key: json.loads(value) for key, value in overrides.items()})
 
 
 if __name__ == "__main__":

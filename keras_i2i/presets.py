@@ -8,6 +8,7 @@ holds ``config.json`` (the serialized model), ``model.weights.h5`` (optional) an
 
 import datetime
 import importlib
+import inspect
 import json
 import os
 import pathlib
@@ -63,6 +64,35 @@ def get_preset(model_name, name):
             "A path to a preset folder (with config.json) works too."
         )
     return presets[name]
+
+
+def constructor_arguments(model_class):
+    """`{name: default}` of the model's constructor arguments, those its `**kwargs` pass to a
+    keras_i2i base class included (INIT's MUNIT arguments)."""
+    arguments = {}
+    for cls in model_class.__mro__:
+        if not cls.__module__.startswith("keras_i2i") or "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        for p in parameters:
+            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD:
+                arguments.setdefault(p.name, p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return arguments
+
+
+def preset_arguments(model_class, preset):
+    """The constructor arguments that ``preset`` (a built-in name or a preset folder) gives,
+    over the class defaults; a folder without ``config.json`` (a run not saved yet) gives the
+    defaults."""
+    config = constructor_arguments(model_class)
+    if is_preset_dir(preset):
+        stored = json.loads((pathlib.Path(preset) / CONFIG_FILE).read_text())
+        return {**config, **stored.get("config", {})}
+    if pathlib.Path(preset).is_dir():
+        return config
+    return {**config, **get_preset(model_class.__name__, preset)["config"]}
 
 
 def is_preset_dir(path):

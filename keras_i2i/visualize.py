@@ -114,7 +114,7 @@ def write_video(path, frames, fps=10, codec="h264"):
         import av
     except ImportError:
         raise ImportError(
-            f"{path}: writing videos needs PyAV: pip install keras-i2i[video]"
+            f"{path}: writing videos needs PyAV: pip install keras-i2i[video]", name="av"
         ) from None
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -113,13 +113,13 @@ def run_under_jax(case, tmp_path, *options, env=None):
         return {key: loaded[key] for key in loaded.files}
 
 
-# With the slow tests: vid2vid's case (two minutes on a 2-core CPU), and MDMM's and INIT's
-# (about 100 s each), whose steps extend DRIT's and MUNIT's, which stay in the default run.
-SLOW_CASES = {"vid2vid", "mdmm", "init"}
+# Each case runs a model's step in a JAX process of its own: one to three minutes on a
+# 2-core CPU. The default run keeps SPADE's; the others are with the slow tests.
+DEFAULT_CASES = {"spade"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
-                                  if name in SLOW_CASES else name for name in sorted(CASES)])
+@pytest.mark.parametrize("name", [name if name in DEFAULT_CASES else pytest.param(
+    name, marks=pytest.mark.slow) for name in sorted(CASES)])
 def test_one_step_under_jax_equals_one_step_under_tensorflow(name, tmp_path):
     case = case_arrays(name)
     actual = run_under_jax(case, tmp_path)
@@ -163,6 +163,7 @@ def assert_same_step(case, expected, actual, tolerance=1e-3, of_step=False, rtol
     assert len(moved) > len(weights) // 3  # a step was taken
 
 
+@pytest.mark.slow
 def test_data_parallel_on_two_devices_gives_the_one_device_step(tmp_path):
     """SPADE with synchronized batch norm, batch 4 split over two CPU devices by
     `keras.distribution.DataParallel`: the weights, batch statistics and losses of one device
@@ -235,6 +236,7 @@ def test_the_command_trains_resumes_translates_and_exports_under_jax(tmp_path):
     np.testing.assert_allclose(image.numpy(), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_step_with_coarse_levels_fixed_under_jax_equals_the_step_under_tensorflow(tmp_path):
     """pix2pixHD's first epochs with a local enhancer (`FixCoarseLevels`): the global
     generator is non-trainable, though the generator's optimizer was built with it; JAX
@@ -251,6 +253,7 @@ def test_a_step_with_coarse_levels_fixed_under_jax_equals_the_step_under_tensorf
 OVERFLOWING = {**SCENES, "image": 1e5 * SCENES["image"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", [
     "mixed_float16",
     # Conv2D adds its bias in float32 (see `_add_bias`): JAX summed a bfloat16 broadcast's

@@ -9,11 +9,19 @@ def test_my_layer():
 
 import inspect
 import json
+import os
+import pathlib
+import re
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 BASE_CONFIG_KEYS = {"name", "trainable", "dtype", "autocast", "activity_regularizer"}
 
@@ -267,3 +275,98 @@ class RaiseSignal(keras.callbacks.Callback):
             signal.raise_signal(self.number)
             self.handlers_after = (signal.getsignal(signal.SIGINT),
                                    signal.getsignal(signal.SIGTERM))
+
+
+# ------------------------------------------------------------------ saved_model_cli
+
+
+def saved_model_cli(*arguments):
+    """The finished process of TensorFlow's `saved_model_cli` command (the console script beside
+    this Python's, as a user runs it) with `arguments`; skips the test when it is absent."""
+    import pytest
+
+    command = shutil.which("saved_model_cli", path=str(pathlib.Path(sys.executable).parent))
+    if command is None:
+        pytest.skip(f"no saved_model_cli beside {sys.executable}")
+    return subprocess.run([command, *map(str, arguments)], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def saved_model_cli_run(path, signature, inputs, tmp_path):
+    """`{output name: array}` of `saved_model_cli run` on the SavedModel `path`'s `signature`,
+    fed `inputs` (`{name: array}`, written as .npy files under `tmp_path`)."""
+    done, outdir = _run_saved_model_cli(path, signature, inputs, tmp_path)
+    assert done.returncode == 0, f"saved_model_cli run failed:\n{done.stderr[-3000:]}"
+    return {file.stem: np.load(file) for file in outdir.glob("*.npy")}
+
+
+def assert_saved_model_cli_rejects(path, signature, inputs, tmp_path, message):
+    """`saved_model_cli run` (as in `saved_model_cli_run`) exits with an error whose output
+    matches the regular expression `message`."""
+    done, _ = _run_saved_model_cli(path, signature, inputs, tmp_path)
+    assert done.returncode != 0, f"saved_model_cli run accepted bad inputs:\n{done.stdout[-2000:]}"
+    assert re.search(message, done.stderr), f"{message!r} not in:\n{done.stderr[-3000:]}"
+
+
+def _run_saved_model_cli(path, signature, inputs, tmp_path):
+    """`saved_model_cli run` in a new folder of `tmp_path`: (its process, its --outdir)."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"cli_{signature}_", dir=tmp_path))
+    for name, value in inputs.items():
+        np.save(folder / f"{name}.npy", value)
+    done = saved_model_cli(
+        "run", "--dir", path, "--tag_set", "serve", "--signature_def", signature,
+        "--inputs", ";".join(f"{name}={folder / name}.npy" for name in inputs),
+        "--outdir", folder / "out")
+    return done, folder / "out"
+
+
+def saved_model_cli_show(path):
+    """The signatures `saved_model_cli show --all` lists for the SavedModel `path`:
+    `{signature: {"inputs": {name: (dtype, shape)}, "outputs": {...}}}`, a dtype as the
+    command prints it ("DT_FLOAT"), a shape a tuple (None for -1) or None (unknown rank)."""
+    done = saved_model_cli("show", "--all", "--dir", path)
+    assert done.returncode == 0, f"saved_model_cli show failed:\n{done.stderr[-3000:]}"
+    shown, tensor = {}, None
+    for line in done.stdout.splitlines():
+        if match := re.match(r"signature_def\['(.+)'\]:$", line):
+            signature = shown.setdefault(match[1], {"inputs": {}, "outputs": {}})
+        elif match := re.match(r"\s+(inputs|outputs)\['(.+)'\] tensor_info:$", line):
+            tensor = signature[match[1]].setdefault(match[2], [None, None])
+        elif match := re.match(r"\s+dtype: (\w+)$", line):
+            tensor[0] = match[1]
+        elif match := re.match(r"\s+shape: (.+)$", line):
+            tensor[1] = None if match[1] == "unknown_rank" else tuple(
+                None if size == -1 else size for size in _shape_tuple(match[1]))
+    return {name: {side: {key: tuple(value) for key, value in tensors.items()}
+                   for side, tensors in signature.items()}
+            for name, signature in shown.items()}
+
+
+def _shape_tuple(text):
+    """"(-1, 8)" -> (-1, 8); "()" -> ()."""
+    return tuple(int(size) for size in text.strip("()").split(",") if size.strip())
+
+
+def assert_signatures_shown(path, model):
+    """`saved_model_cli show --all` of the SavedModel `path` (exported from `model`) lists the
+    signatures `keras_i2i.export.signatures(model)` describes (what docs/serving.md shows): the
+    first also as "serving_default", every input with its dtype (any shape: the graph checks
+    the layouts), every output with its dtype and static shape."""
+    from keras_i2i.export import signatures
+
+    def dtype(dtype):
+        return types_pb2.DataType.Name(dtype.as_datatype_enum)
+
+    shown = saved_model_cli_show(path)
+    described = signatures(model)
+    for index, signature in enumerate(described):
+        expected = {
+            "inputs": {item.name: (dtype(item.dtype), None) for item in signature.inputs},
+            "outputs": {key: (dtype(spec.dtype), tuple(spec.shape))
+                        for key, spec in signature.outputs.items()},
+        }
+        for name in [signature.name] + (["serving_default"] if index == 0 else []):
+            assert shown.get(name) == expected, (
+                f"{name}: shown {shown.get(name)}, described {expected}")
+    extra = set(shown) - {s.name for s in described} - {"serving_default", "__saved_model_init_op"}
+    assert not extra, f"signatures shown but not described: {sorted(extra)}"

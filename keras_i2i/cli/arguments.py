@@ -12,7 +12,6 @@ model (and TensorFlow) to list its options.
 
 import argparse
 import ast
-import inspect
 
 from keras_i2i.models import registry
 
@@ -86,6 +85,8 @@ def parser(model_spec=None):
     _export_command(commands)
     _convert_command(commands)
     _synthetic_command(commands)
+    _demo_command(commands)
+    _evaluate_command(commands)
     return root
 
 
@@ -95,7 +96,8 @@ def _presets_command(commands):
 
 
 def _model_source(parser, preset_required=True):
-    parser.add_argument("--model", required=True, help="spade, pix2pixhd or munit")
+    parser.add_argument("--model", required=True,
+                        help="the model, e.g. spade (`keras-i2i presets` lists them)")
     parser.add_argument("--preset", required=preset_required,
                         help="a built-in preset, a preset folder, or a training run's --out "
                              "folder (its preset/, or with --checkpoint one of its checkpoints)")
@@ -250,10 +252,57 @@ def _translate_command(commands):
     apply.add_argument("--out", required=True, help="output folder")
 
 
+def _evaluate_command(commands):
+    score = commands.add_parser(
+        "evaluate", help="run a model over a dataset split and score it (FID, KID, "
+                         "diversity, label fidelity); write metrics.json and index.html",
+        description="Generates a split's outputs and scores them in one pass; which figures "
+                    "a model gets: `python -m pydoc keras_i2i.cli.evaluate`.")
+    _model_source(score)
+    score.add_argument("--out", required=True, help="results folder")
+    score.add_argument("--how-many", type=int, help="samples to score (default: the whole "
+                                                    "split; synthetic: 64)")
+    score.add_argument("--batch-size", type=int, default=8)
+    score.add_argument("--seed", type=int, default=0, help="seed of the random styles")
+    score.add_argument("--grid-rows", type=int, default=8, help="samples shown in index.html")
+    fid = score.add_argument_group("FID and KID")
+    fid.add_argument("--fid-weights", metavar="FILE",
+                     help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (or its "
+                          "convert_fid_inception .weights.h5): FIDs comparable to papers; "
+                          "default: Keras's ImageNet InceptionV3 (labelled not comparable)")
+    fid.add_argument("--inception-weights", choices=("imagenet", "random"), default="imagenet",
+                     help=argparse.SUPPRESS)  # random: tests and smoke runs only
+    fid.add_argument("--reference-stats", metavar="FILE.npz",
+                     help="the real images' statistics: written once, then read")
+    fid.add_argument("--kid-subset-size", type=int,
+                     help="KID subset size (an error with fewer images; default 1000 when "
+                          "there are that many, else no KID)")
+    diverse = score.add_argument_group("diversity (multimodal models)")
+    diverse.add_argument("--samples-per-input", type=int, default=4,
+                         help="outputs per input (random styles) compared pairwise")
+    diverse.add_argument("--lpips-weights", metavar="FILE",
+                         help="convert_lpips's .weights.h5: also report LPIPS diversity")
+    diverse.add_argument("--lpips-net", choices=("alex", "vgg", "squeeze"), default="alex")
+    score.add_argument("--segmenter", metavar="SAVEDMODEL",
+                       help="label fidelity's segmenter: serving_default takes images (B,H,W,3) "
+                            "float32 in [-1, 1] or uint8, returns logits (B,H,W,C) or ids "
+                            "(B,H,W); default on synthetic data: the exact oracle")
+    data = _data_options(score, training=False)
+    data.add_argument("--size", type=int, default=64, help="synthetic image size")
+
+
 def _export_command(commands):
-    serve = commands.add_parser("export", help="export a SavedModel for TF Serving")
+    serve = commands.add_parser("export", help="export a SavedModel for TF Serving, or ONNX "
+                                               "models")
     _model_source(serve)
-    serve.add_argument("--out", required=True, help="SavedModel folder")
+    serve.add_argument("--out", required=True,
+                       help="SavedModel folder, or the folder of the .onnx files")
+    serve.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                       help="onnx: one <endpoint>.onnx per endpoint that draws no random "
+                            "styles (pip install keras-i2i[onnx])")
+    serve.add_argument("--endpoint", action="append", metavar="NAME",
+                       help="onnx: only this endpoint (repeatable)")
+    serve.add_argument("--opset", type=int, help="onnx: the ONNX opset (default 18)")
 
 
 def _convert_command(commands):
@@ -286,6 +335,23 @@ def _synthetic_command(commands):
     write.add_argument("--seed", type=int, default=0)
 
 
+def _demo_command(commands):
+    demo = commands.add_parser(
+        "demo", help="a local web app: paint a label map, see the generated image",
+        description="Serves a Gradio app (pip install keras-i2i[demo]) where a label map is "
+                    "painted or uploaded and the model's image shown, with its styles. "
+                    "Without --preset: a small model of the synthetic scenes, trained once "
+                    "(a few CPU minutes) and kept in $KERAS_I2I_CACHE/demo (default "
+                    "~/.cache/keras_i2i/demo).")
+    _model_source(demo, preset_required=False)
+    demo.add_argument("--size", type=size,
+                      help="label map size (default: the model's image_size, else its "
+                           "dataset's crop size, else 256)")
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="address to serve on (0.0.0.0: every network interface)")
+    demo.add_argument("--port", type=int, default=7860)
+
+
 # ------------------------------------------------------------------ a model's own options
 
 # Set by the data options (`--label-nc`, `--contain-dontcare-label`, `--no-instance`), which
@@ -296,6 +362,8 @@ _DATA_BOUND = {"label_nc", "contain_dontcare_label", "use_instance"}
 def _model_options(parser, spec):
     """Adds `spec.model_class`'s constructor arguments and `spec.aliases` to `parser`; each
     given one lands in `args.model_options[argument] = value`."""
+    from keras_i2i.presets import constructor_arguments  # imports Keras: once a model is named
+
     group = parser.add_argument_group(
         f"{spec.model_class.__name__} options (default: the preset's values)")
     names = set()
@@ -322,22 +390,6 @@ def _model_options(parser, spec):
             group.add_argument(_flag(alias), dest=f"model:{argument}", action="store_const",
                                const=value, default=argparse.SUPPRESS,
                                help=f"= {_flag(argument)} {value}")
-
-
-def constructor_arguments(model_class):
-    """`{name: default}` of the model's constructor arguments, those its `**kwargs` pass to a
-    keras_i2i base class included (INIT's MUNIT arguments)."""
-    arguments = {}
-    for cls in model_class.__mro__:
-        if not cls.__module__.startswith("keras_i2i") or "__init__" not in vars(cls):
-            continue
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        for p in parameters:
-            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD:
-                arguments.setdefault(p.name, p.default)
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return arguments
 
 
 def _flag(name):

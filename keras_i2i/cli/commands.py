@@ -9,17 +9,18 @@ import tensorflow as tf
 from keras_i2i import data as data_lib
 from keras_i2i import presets as preset_lib
 from keras_i2i import training
-from keras_i2i.cli import arguments
 from keras_i2i.models import registry
 
 
 def run(args):
     """Runs the parsed command line `args`."""
-    from keras_i2i.cli import generate, train
+    from keras_i2i import demo
+    from keras_i2i.cli import evaluate, generate, train
 
     handlers = {"presets": presets, "train": train.train, "test": generate.test,
                 "translate": generate.translate, "export": export, "convert": convert,
-                "synthetic": write_synthetic}
+                "synthetic": write_synthetic, "demo": demo.serve,
+                "evaluate": evaluate.evaluate}
     handlers[args.command](args)
 
 
@@ -82,17 +83,6 @@ def dataset_of(spec, preset, folder):
             if dataset is not None:
                 return dataset
     return None
-
-
-def preset_config(spec, preset):
-    """The constructor arguments a preset (name or folder) gives, over the defaults."""
-    config = arguments.constructor_arguments(spec.model_class)
-    if preset_lib.is_preset_dir(preset):
-        stored = json.loads((pathlib.Path(preset) / preset_lib.CONFIG_FILE).read_text())
-        return {**config, **stored.get("config", {})}
-    if pathlib.Path(preset).is_dir():
-        return config
-    return {**config, **preset_lib.get_preset(spec.model_class.__name__, preset)["config"]}
 
 
 # ------------------------------------------------------------------ data
@@ -191,11 +181,37 @@ def load_folder(load, root, name, overrides, **options):
 
 
 def export(args):
+    if args.format == "onnx":
+        return _export_onnx(args)
+    if args.endpoint or args.opset is not None:
+        raise ValueError("--endpoint and --opset are options of --format onnx.")
     model, _ = load_model(args)
     model.export(args.out, verbose=False)
     names = ", ".join(model.serving_endpoints())
     print(f"SavedModel written to {args.out} (signatures: {names}; serving_default = the "
           "first).")
+
+
+def _export_onnx(args):
+    from keras_i2i import onnx_export
+    from keras_i2i.export import layout_text
+
+    try:
+        onnx_export.import_tf2onnx()
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    model, _ = load_model(args)
+    options = {} if args.opset is None else {"opset": args.opset}
+    written = onnx_export.export_onnx(model, args.out, args.endpoint, **options)
+    print(f"ONNX models written to {args.out}:")
+    for path, inputs, outputs in written.values():
+        described = ", ".join(f"{item.name} {item.dtype.name} {layout_text(item.layout)}"
+                              for item in inputs)
+        print(f"  {path.name}: {described} -> {', '.join(outputs)}")
+    skipped = [name for name in model.serving_endpoints() if name not in written]
+    if skipped and not args.endpoint:
+        print(f"Not exported (they draw random styles, which the other endpoints take as "
+              f"inputs): {', '.join(skipped)}.")
 
 
 def convert(args):

@@ -185,7 +185,7 @@ def test(args):
         rows.append(row)
     if not rows:
         raise ValueError(f"--data {args.data}: no {args.phase} samples.")
-    page = _index_page(f"{args.model}, {args.preset}: {args.phase} split of {args.data}",
+    page = index_page(f"{args.model}, {args.preset}: {args.phase} split of {args.data}",
                        titles, rows)
     (out / "index.html").write_text(page)
     print(f"{len(rows)} samples written to {out / 'index.html'}.")
@@ -195,7 +195,7 @@ def _file_name(title):
     return "".join(c if c.isalnum() else "_" for c in title)
 
 
-def _index_page(heading, titles, rows):
+def index_page(heading, titles, rows):
     """An HTML page: a table with a column per title and a row of image files per sample."""
     head = "".join(f"<th>{html.escape(title)}</th>" for title in titles)
     body = "\n".join(

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from keras_i2i import data as data_lib
+from keras_i2i import presets as preset_lib
 from keras_i2i import schedules, training
 from keras_i2i.callbacks import (
     LossLog,
@@ -41,7 +42,7 @@ def train(args):
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
 
-    config = commands.preset_config(spec, args.preset)
+    config = preset_lib.preset_arguments(spec.model_class, args.preset)
     synthetic = args.data == "synthetic"
     name, data_overrides = (("synthetic", {}) if synthetic
                             else commands.data_settings(spec, args, config))
@@ -108,9 +109,10 @@ def _training_data(spec, args, strategy, model, name, overrides, epochs):
     video = hasattr(model, "clip_frames")
     frames = (args.frames or model.clip_frames(epochs)) if video else None
     if args.data == "synthetic":
-        dataset = _synthetic(spec)(args.synthetic_samples, size=args.size, batch_size=args.batch_size,
-                       seed=args.seed, **({"shuffle": False} if args.serial_batches else {}),
-                       **({"frames": frames} if video else {}))
+        dataset = synthetic_dataset(spec)(
+            args.synthetic_samples, size=args.size, batch_size=args.batch_size, seed=args.seed,
+            **({"shuffle": False} if args.serial_batches else {}),
+            **({"frames": frames} if video else {}))
     else:
         settings = data_lib.dataset_settings(name, **overrides)
         options = {"phase": args.phase, "batch_size": args.batch_size, "seed": args.seed,
@@ -143,7 +145,7 @@ def _training_data(spec, args, strategy, model, name, overrides, epochs):
     return dataset, steps
 
 
-def _synthetic(spec):
+def synthetic_dataset(spec):
     """The model's synthetic data generator."""
     if callable(spec.synthetic):
         return spec.synthetic
@@ -166,8 +168,8 @@ def _schedule(spec, args, steps_per_epoch, epochs):
 def _cluster_features(model, spec, args, name, overrides):
     """pix2pixHD's feature clustering on the training data, unshuffled and unaugmented."""
     if args.data == "synthetic":
-        dataset = _synthetic(spec)(args.synthetic_samples, size=args.size, batch_size=1, seed=args.seed,
-                       shuffle=False)
+        dataset = synthetic_dataset(spec)(args.synthetic_samples, size=args.size, batch_size=1,
+                                          seed=args.seed, shuffle=False)
     else:
         settings = data_lib.dataset_settings(name, **overrides)
         dataset = commands.load_folder(

@@ -106,12 +106,13 @@ def _saved(frames, folder, names):
 def _write(video, out, name, fps):
     """Drains the generated frames into `out/name.mp4` (PNG frames only without PyAV)."""
     try:
-        import av  # noqa: F401
-    except ImportError:
+        path = visualize.write_video(out / f"{name}.mp4", video, fps=fps)
+    except ImportError as error:  # PyAV missing: raised before a frame is taken
+        if error.name != "av":
+            raise
         for _ in video:
             pass
         return f"frames in {out / name} (no mp4: pip install keras-i2i[video])"
-    path = visualize.write_video(out / f"{name}.mp4", video, fps=fps)
     return f"{path} and its frames in {out / name}"
 
 

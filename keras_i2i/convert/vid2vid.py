@@ -12,10 +12,7 @@ its norm and its activation take one index each, a `ResnetBlock` one (`conv_bloc
 reading its architecture off the state dicts (`architecture`).
 """
 
-import inspect
-import json
 import os
-import pathlib
 import re
 from collections.abc import Mapping
 
@@ -275,19 +272,6 @@ def reference_networks(model):
     return networks
 
 
-def _preset_arguments(preset):
-    """`Vid2Vid`'s arguments in `preset` (a built-in name or a preset folder), its defaults for
-    those the preset leaves out."""
-    if preset_lib.is_preset_dir(preset):
-        config_path = pathlib.Path(preset) / preset_lib.CONFIG_FILE
-        config = json.loads(config_path.read_text())["config"]
-    else:
-        config = preset_lib.get_preset(Vid2Vid.__name__, preset)["config"]
-    defaults = {name: parameter.default
-                for name, parameter in inspect.signature(Vid2Vid).parameters.items()}
-    return {**defaults, **config}
-
-
 def convert_checkpoint(checkpoint, output_dir, preset=None, epoch="latest", **overrides):
     """Converts a reference checkpoint into a `Vid2Vid` and its preset folder.
 
@@ -327,7 +311,7 @@ def convert_checkpoint(checkpoint, output_dir, preset=None, epoch="latest", **ov
     names = {network: network if isinstance(source, Mapping) else os.fspath(source)
              for network, source in sources.items()}
     state_dicts = {network: _read(source, names[network]) for network, source in sources.items()}
-    base = {**_preset_arguments(preset), **overrides}
+    base = {**preset_lib.preset_arguments(Vid2Vid, preset), **overrides}
     config = {**architecture(state_dicts, base["use_instance"], base["label_nc"] > 0, names),
               **overrides}
     described = f"Vid2Vid({', '.join(f'{key}={value!r}' for key, value in config.items())})"

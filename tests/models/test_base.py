@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.testing import assert_signatures_shown
 from tests.toy_gan import ToyGAN, toy_dataset
 
 
@@ -107,10 +108,7 @@ def test_export_serves_named_signature_in_a_fresh_process(tmp_path):
     """)
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
-    shown = subprocess.run(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all",
-         "--dir", str(tmp_path / "served")], check=True, capture_output=True, text=True).stdout
-    assert "inputs['input_image']" in shown and "outputs['image']" in shown
+    assert_signatures_shown(tmp_path / "served", model)
 
 
 def test_keras_file_round_trip_restores_outputs_and_every_optimizer(tmp_path):

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from keras_i2i.models.drit import DRIT
 from keras_i2i.models.drit.presets import DRIT_PRESETS
+from tests.testing import assert_signatures_shown, saved_model_cli_run
 
 # 32 x 32 images: content codes of 8 x 8, one 3 x 3 strided layer in the content discriminator.
 TINY = dict(width=4, dis_scale=2, content_dis_kernel_size=3, content_dis_layers=1, seed=3)
@@ -195,7 +196,9 @@ def test_preset_folder_round_trip(tmp_path):
                                model.translate(images, num_attributes=2, seed=1), atol=1e-6)
 
 
-def test_export_serves_translation_and_attribute_encoding_in_a_fresh_process(tmp_path):
+@pytest.mark.parametrize("cli", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "and-saved_model_cli"])
+def test_export_serves_translation_and_attribute_encoding_in_a_fresh_process(tmp_path, cli):
     model = DRIT(**TINY)
     images = _images()
     attributes = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
@@ -219,6 +222,11 @@ def test_export_serves_translation_and_attribute_encoding_in_a_fresh_process(tmp
     np.testing.assert_allclose(served["attribute"], expected_attribute, atol=1e-5)
     first, second = served["sampled"]
     assert first.shape == (2, 32, 32, 3) and np.abs(first - second).mean() > 1e-5
+    if cli:
+        assert_signatures_shown(tmp_path / "served", model)
+        out = saved_model_cli_run(tmp_path / "served", "translate_b2a",
+                                  {"image": images, "attribute": attributes}, tmp_path)
+        np.testing.assert_allclose(out["image"], expected_image, atol=1e-5)
 
 
 @pytest.mark.slow  # XLA compiles the whole step in about 2 minutes

@@ -14,11 +14,15 @@ from keras_i2i.data import synthetic
 from keras_i2i.models.init import INIT, instances
 from keras_i2i.models.init.presets import INIT_PRESETS
 from keras_i2i.models.munit import StyleEncoder
+from tests.testing import assert_signatures_shown, saved_model_cli_run
 
 TINY = dict(dim=4, style_dim=3, mlp_dim=8, n_res=1, dis_dim=4, dis_n_layer=2, dis_num_scales=2,
             object_size=16, max_boxes=3, num_classes=5)
 # Two objects apart from each other in a 32 x 32 image (class, x1, y1, x2, y2).
 BOXES = [[[2, 2, 3, 12, 15], [3, 18, 16, 30, 30]], [[4, 4, 4, 20, 14]]]
+# Boxes reaching past the image's border (x1, y1, x2, y2), padded to 2 per image.
+PAST_BORDER = np.array([[[2, 3, 12, 15], [18, 16, 40, 36]], [[-4, 4, 20, 14], [0, 0, 0, 0]]],
+                       "float32")
 
 
 def _images(batch=2, size=32, channels=3, seed=0):
@@ -316,7 +320,9 @@ def test_presets_and_the_preset_folder_round_trip(tmp_path):
                                atol=1e-6)
 
 
-def test_export_serves_padded_boxes_with_a_count_in_a_fresh_process(tmp_path):
+@pytest.mark.parametrize("cli", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "and-saved_model_cli"])
+def test_export_serves_padded_boxes_with_a_count_in_a_fresh_process(tmp_path, cli):
     model = INIT(**TINY, seed=4)
     images = _images()
     boxes, valid = instances.check_boxes(BOXES, 32, 32, 5, 3)
@@ -324,10 +330,14 @@ def test_export_serves_padded_boxes_with_a_count_in_a_fresh_process(tmp_path):
     objects = np.random.default_rng(1).standard_normal((2, 2, 3)).astype("float32")
     expected = model.translate(images, BOXES, "b2a", background_style=background,
                                object_styles=objects)
+    past_border = [PAST_BORDER[0], PAST_BORDER[1, :1]]
+    clipped = model.translate(images, past_border, "b2a", background_style=background,
+                              object_styles=objects)
     styles = model.encode_styles(images, BOXES, "b")
     model.export(tmp_path / "served", verbose=False)
     np.savez(tmp_path / "inputs.npz", image=images, boxes=boxes,
-             num_boxes=valid.sum(1).astype("int32"), background=background, objects=objects)
+             num_boxes=valid.sum(1).astype("int32"), background=background, objects=objects,
+             past_border=PAST_BORDER, inverted=PAST_BORDER[:, :, [2, 1, 0, 3]])
     script = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf
         loaded = tf.saved_model.load({str(tmp_path / "served")!r})
@@ -337,14 +347,21 @@ def test_export_serves_padded_boxes_with_a_count_in_a_fresh_process(tmp_path):
                                                  object_styles=x["objects"])["image"]
         styles = loaded.signatures["encode_styles_b"](**common)
         sampled = [loaded.signatures["serving_default"](**common)["image"] for _ in "12"]
-        try:
-            loaded.signatures["serving_default"](image=x["image"], boxes=x["boxes"],
-                                                 num_boxes=tf.constant([3, 0]))
-            refused = ""
-        except tf.errors.InvalidArgumentError as error:
-            refused = error.message
+        clipped = loaded.signatures["translate_b2a"](
+            image=x["image"], boxes=x["past_border"], num_boxes=x["num_boxes"],
+            background_style=x["background"], object_styles=x["objects"])["image"]
+        refused = []
+        for boxes, count in ((x["boxes"], [3, 0]), (x["inverted"], [2, 1]),
+                             (x["past_border"] + 40, [2, 1])):
+            try:
+                loaded.signatures["serving_default"](image=x["image"], boxes=boxes,
+                                                     num_boxes=tf.constant(count))
+                refused.append("")
+            except tf.errors.InvalidArgumentError as error:
+                refused.append(error.message)
         np.savez({str(tmp_path / "out.npz")!r}, image=out, sampled=sampled, refused=refused,
-                 background=styles["background_style"], objects=styles["object_styles"])
+                 clipped=clipped, background=styles["background_style"],
+                 objects=styles["object_styles"])
     """)
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     served = np.load(tmp_path / "out.npz")
@@ -353,7 +370,19 @@ def test_export_serves_padded_boxes_with_a_count_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(served["objects"], styles["objects"], atol=1e-5)
     first, second = served["sampled"]
     assert first.shape == (2, 32, 32, 3) and np.abs(first - second).mean() > 1e-4
-    assert "num_boxes must be at most" in str(served["refused"])
+    np.testing.assert_allclose(served["clipped"], clipped, atol=1e-5)
+    too_many, inverted, outside = served["refused"]
+    assert "num_boxes must be at most" in too_many
+    message = ("boxes: each of the first num_boxes boxes must have x1 < x2 and y1 < y2 and "
+               "overlap the 32x32 image; {} do not, the first ([image, box] {}): {}")
+    assert message.format(3, "[[0 0]]", "[[12 3 2 15]]") in inverted
+    assert message.format(3, "[[0 0]]", "[[42 43 52 55]]") in outside
+    if cli:
+        assert_signatures_shown(tmp_path / "served", model)
+        out = saved_model_cli_run(tmp_path / "served", "translate_b2a", {
+            "image": images, "boxes": boxes, "num_boxes": valid.sum(1).astype("int32"),
+            "background_style": background, "object_styles": objects}, tmp_path)
+        np.testing.assert_allclose(out["image"], expected, atol=1e-5)
 
 
 @pytest.mark.slow  # XLA takes about 3 minutes to compile INIT's step on a CPU

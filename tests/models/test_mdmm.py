@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_i2i.models.drit import MDMM
 from keras_i2i.models.drit.presets import MDMM_PRESETS
+from tests.testing import assert_signatures_shown, saved_model_cli_run
 
 # 64 x 64 images: the discriminators' six stride-2 layers reach 1 x 1, content codes of 16 x 16
 # suit two 3 x 3 strided layers of the content discriminator.
@@ -114,7 +115,9 @@ def test_presets_hold_the_reference_configs():
     assert (model.num_domains, model.crop_size, model.content_discriminator) == (3, 64, True)
 
 
-def test_export_serves_sampling_translation_and_attributes_in_a_fresh_process(tmp_path):
+@pytest.mark.parametrize("cli", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "and-saved_model_cli"])
+def test_export_serves_sampling_translation_and_attributes_in_a_fresh_process(tmp_path, cli):
     model = MDMM(**TINY)
     images, domains = _images(), np.array([2, 0], "int32")
     attributes = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
@@ -145,3 +148,8 @@ def test_export_serves_sampling_translation_and_attributes_in_a_fresh_process(tm
     np.testing.assert_allclose(served["attribute"], expected_attribute, atol=1e-5)
     assert served["sampled"].shape == (2, 64, 64, 3)
     assert "domain: ids must be in 0..2 (num_domains 3)" in str(served["error"])
+    if cli:
+        assert_signatures_shown(tmp_path / "served", model)
+        out = saved_model_cli_run(tmp_path / "served", "translate", {
+            "image": images, "attribute": attributes, "domain": domains}, tmp_path)
+        np.testing.assert_allclose(out["image"], expected, atol=1e-5)

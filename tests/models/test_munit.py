@@ -21,7 +21,7 @@ from keras_i2i.models.munit import (
     StyleEncoder,
 )
 from keras_i2i.models.munit.presets import MUNIT_PRESETS
-from tests.testing import run_layer_test
+from tests.testing import assert_signatures_shown, run_layer_test, saved_model_cli_run
 
 rng = np.random.default_rng(6)
 TOLERANCE = 1e-4
@@ -265,6 +265,10 @@ def test_export_serves_translation_and_style_encoding_in_a_fresh_process(tmp_pat
     np.testing.assert_allclose(served["style"], expected_style, atol=1e-5)
     first, second = served["sampled"]
     assert first.shape == (2, 32, 32, 3) and np.abs(first - second).mean() > 1e-4
+    assert_signatures_shown(tmp_path / "served", model)
+    cli = saved_model_cli_run(tmp_path / "served", "translate_b2a",
+                              {"image": images, "style": styles}, tmp_path)
+    np.testing.assert_allclose(cli["image"], expected_image, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras_i2i.models.pix2pixhd import EpochLinearDecay, FixCoarseLevels, Pix2PixHD, kmeans
 from keras_i2i.models.pix2pixhd.clustering import cluster_by_class, instance_features
 from tests.models.test_pix2pixhd import TINY, _labels
-from tests.testing import Interrupt
+from tests.testing import Interrupt, assert_signatures_shown, saved_model_cli_run
 
 COARSE = dict(TINY, ngf=8, n_local_enhancers=0, num_D=1)
 
@@ -182,7 +182,28 @@ def test_features_come_from_the_given_source():
     assert columns["input"] is data["label"] and columns["target"] is data["image"]
 
 
-def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
+def test_served_translate_refuses_to_pick_clusters_before_there_are_any():
+    """The served `translate`, traced as exported, refuses label maps whose classes have no
+    stored clusters (the eager model does: zero features would be a silently wrong image),
+    and once clustered gives the Keras model's image."""
+    from keras_i2i.export import check_inputs
+
+    model = Pix2PixHD(**TINY)
+    data = _labels()
+    inputs = {"label": data["label"], "instance": data["instance"]}
+    endpoint, signature = model.serving_endpoints()["translate"]
+    translate = tf.function(lambda *tensors: endpoint(*check_inputs(signature, tensors)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label: no stored clusters"):
+        translate(*inputs.values())
+    with pytest.raises(ValueError, match="No clusters for these label maps"):
+        model(inputs)
+    model.cluster_features(tf.data.Dataset.from_tensors(data))
+    np.testing.assert_allclose(translate(*inputs.values())["image"], model(inputs), atol=1e-5)
+
+
+@pytest.mark.parametrize("cli", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "and-saved_model_cli"])
+def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path, cli):
     model = Pix2PixHD(**TINY)
     data = _labels()
     model.cluster_features(tf.data.Dataset.from_tensors(data))
@@ -213,6 +234,10 @@ def test_export_serves_every_feature_source_in_a_fresh_process(tmp_path):
     outputs = np.load(tmp_path / "outputs.npz")
     for name, value in expected.items():
         np.testing.assert_allclose(outputs[name], value, atol=1e-5, err_msg=name)
+    if cli:
+        assert_signatures_shown(tmp_path / "served", model)
+        out = saved_model_cli_run(tmp_path / "served", "translate", inputs, tmp_path)
+        np.testing.assert_allclose(out["image"], expected["translate"], atol=1e-5)
 
 
 @pytest.mark.slow

@@ -16,7 +16,13 @@ from keras_i2i.data import dataset_settings, synthetic
 from keras_i2i.layers import SpatiallyAdaptiveNorm
 from keras_i2i.models.spade import SPADE, SPADEGenerator, SPADEResBlock, SPADEStyleEncoder
 from keras_i2i.models.spade import presets as spade_presets
-from tests.testing import run_layer_test, run_model_saving_test
+from tests.testing import (
+    assert_saved_model_cli_rejects,
+    assert_signatures_shown,
+    run_layer_test,
+    run_model_saving_test,
+    saved_model_cli_run,
+)
 
 rng = np.random.default_rng(4)
 
@@ -306,6 +312,7 @@ def test_training_losses_match_a_direct_computation():
     assert float(logs["g_feat"]) > 0
 
 
+@pytest.mark.slow  # 1-2 minutes; pix2pixHD's XLA fit is in the default run
 def test_jit_compile_trains_with_finite_losses():
     model = SPADE(**TINY)
     model.compile(jit_compile=True)
@@ -467,6 +474,12 @@ def test_export_serves_label_maps_of_any_accepted_size_in_a_fresh_process(tmp_pa
         instance=instance,
     )
     np.testing.assert_allclose(out["image"], expected, atol=1e-5)
+    maps = {"label": label, "instance": instance}
+    cli = saved_model_cli_run(tmp_path / "plain", "translate", maps, tmp_path)
+    np.testing.assert_allclose(cli["image"], expected, atol=1e-5)
+    assert_saved_model_cli_rejects(tmp_path / "plain", "serving_default",
+                                   {**maps, "label": label + 1}, tmp_path,
+                                   r"label: ids must be in 0\.\.2 \(label_nc 3\), got ids 1\.\.3")
 
 
 @pytest.mark.slow
@@ -494,3 +507,7 @@ def test_export_with_the_vae_serves_styles_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(out["styled"], expected, atol=1e-5)
     np.testing.assert_allclose(out["mu"], mu, atol=1e-5)
     assert out["random"].shape == (2, 32, 32, 3) and not np.allclose(out["random"], expected)
+    assert_signatures_shown(tmp_path / "vae", model)
+    cli = saved_model_cli_run(tmp_path / "vae", "translate_with_style",
+                              {"label": label, "instance": instance, "z": z}, tmp_path)
+    np.testing.assert_allclose(cli["image"], expected, atol=1e-5)

@@ -15,6 +15,7 @@ from keras_i2i.models.pix2pixhd import EpochLinearDecay, Pix2PixHD
 from keras_i2i.models.vid2vid import FixCoarseScales, GrowingClips, Vid2Vid
 from keras_i2i.models.vid2vid.model import chain_flows, flow_confidence, temporal_groups
 from keras_i2i.models.vid2vid.presets import PRESETS
+from tests.testing import assert_signatures_shown, saved_model_cli_run
 
 # 5 labels + instance edges, foreground classes 2 and 3, 16 x 16 frames; temporal
 # discriminators on frame pairs 1 and 2 apart.
@@ -351,7 +352,15 @@ np.save({str(tmp_path / "out.npy")!r}, np.stack([first[0], second[0]]))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
+    served = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert_signatures_shown(tmp_path / "served", model)
+    window = {key: clip[key][:, 1:4] for key in ("label", "instance")}
+    previous = np.stack([np.zeros_like(served[:1]), served[:1]], 1)
+    cli = saved_model_cli_run(tmp_path / "served", "next_frame",
+                              {**window, "prev_images": previous}, tmp_path)
+    assert sorted(cli) == ["flow", "image", "image_raw", "weight"]
+    np.testing.assert_allclose(cli["image"][0], expected[1], atol=1e-5)
 
 
 def test_schedule_callbacks_follow_the_reference_epochs():

@@ -510,7 +510,8 @@ class INIT(MUNIT):
         styles; `translate_a2b`, `translate_b2a`: also `background_style` (B, style_dim) and
         `object_styles` (B, N, style_dim); `encode_styles_a`, `encode_styles_b`: `image`,
         `boxes`, `num_boxes` -> `{"global_style", "background_style", "object_styles"}`.
-        The graph checks the shapes and that 0 <= num_boxes <= N <= max_boxes."""
+        The graph checks the shapes, that 0 <= num_boxes <= N <= max_boxes and the boxes as
+        `translate` does (`_served_boxes`)."""
         import tensorflow as tf  # exporting needs TensorFlow; the model does not
 
         from keras_i2i.export import ServingInput, check_size_multiple, spatial_input
@@ -535,7 +536,7 @@ class INIT(MUNIT):
             positive = tf.debugging.assert_non_negative(num_boxes, message="num_boxes < 0")
             with tf.control_dependencies([in_range, counts, positive]):
                 valid = tf.range(count)[None, :] < num_boxes[:, None]
-            return image, boxes, valid
+            return image, _served_boxes(boxes, valid, tf.shape(image)[1], tf.shape(image)[2]), valid
 
         def sampling(direction):
             def sample(image, boxes, num_boxes):
@@ -587,3 +588,22 @@ class INIT(MUNIT):
             "border": self.border,
             "instance_weight": self.instance_weight,
         }
+
+
+def _served_boxes(boxes, valid, height, width):
+    """The served graph's `instances.check_boxes`: boxes (B, N, 4) clipped to the `height` x
+    `width` image, once the graph has checked that every valid one (`valid` (B, N)) has x1 < x2
+    and y1 < y2 and overlaps the image."""
+    import tensorflow as tf  # exporting needs TensorFlow; the model does not
+
+    x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+    height, width = tf.cast(height, boxes.dtype), tf.cast(width, boxes.dtype)
+    good = (x1 < x2) & (y1 < y2) & (x2 > 0) & (y2 > 0) & (x1 < width) & (y1 < height)
+    bad = tf.where(valid & tf.logical_not(good))
+    message = ("boxes: each of the first num_boxes boxes must have x1 < x2 and y1 < y2 and "
+               "overlap the {}x{} image; {} do not, the first ([image, box] {}): {}")
+    first = bad[:1]
+    checked = tf.debugging.Assert(tf.equal(tf.size(bad), 0), [tf.strings.format(
+        message, [width, height, tf.shape(bad)[0], first, tf.gather_nd(boxes, first)])])
+    with tf.control_dependencies([checked]):
+        return tf.clip_by_value(boxes, 0.0, tf.stack([width, height, width, height]))

@@ -604,7 +604,7 @@ class Pix2PixHD(GANModel):
         `instance_feat`; then `translate_clusters` (+ "cluster_index"),
         `translate_features` (+ "features") and `translate_encoded` (+ the "image" whose
         instance features to use). The graph checks that the inputs have one (B, H, W), the
-        label ids and, without `pad_inputs`, the size."""
+        label ids, without `pad_inputs` the size, and that `translate` has clusters to pick."""
         import tensorflow as tf  # exporting needs TensorFlow; the model does not
 
         from keras_i2i.export import spatial_input
@@ -635,7 +635,9 @@ class Pix2PixHD(GANModel):
         return endpoints
 
     def _checked_served_inputs(self, inputs):
-        """The inputs, once the served graph has checked the label ids and the size."""
+        """The inputs, once the served graph has checked the label ids, the size and, where
+        the instance features come from stored clusters it picks, that there are some (as
+        `choose_clusters` checks eagerly)."""
         from keras_i2i.export import check_ids, check_size_multiple
 
         key = "label" if self.label_nc else "input"
@@ -645,6 +647,8 @@ class Pix2PixHD(GANModel):
         if not self.pad_inputs:
             reason = "Pix2PixHD size_multiple; pad_inputs=True pads other sizes"
             first = check_size_multiple(first, key, self.size_multiple, reason)
+        if self.instance_feat and not {"features", "cluster_index", "image"} & set(inputs):
+            first = _clusters_checked(first, self.cluster_counts)
         return {**inputs, key: first}
 
     def sample_columns(self, batch):
@@ -707,6 +711,18 @@ def _mix(x):
     for _ in range(2):
         x = ops.bitwise_xor(ops.right_shift(x, 16), x) * 0x45D9F3B
     return ops.bitwise_xor(ops.right_shift(x, 16), x)
+
+
+def _clusters_checked(label, cluster_counts):
+    """`label` once the served graph has checked that some of its classes have clusters."""
+    import tensorflow as tf  # exporting needs TensorFlow; the model does not
+
+    message = ("label: no stored clusters for these classes; cluster the training data first "
+               "(cluster_features, which keras-i2i train runs at its end), or serve "
+               "translate_clusters, translate_features or translate_encoded")
+    exist = tf.reduce_any(tf.gather(cluster_counts, label) > 0)
+    with tf.control_dependencies([tf.debugging.Assert(exist, [message])]):
+        return tf.identity(label)
 
 
 def _check_choices(counts, instance, choices):
