@@ -96,10 +96,9 @@ def _batches(args, model):
     """The split as batches of `--batch-size`, at most `--how-many` samples."""
     spec = registry.get_model(args.model)
     if args.data == "synthetic":
-        samples = train.synthetic_dataset(spec)(args.how_many or 64, size=args.size,
-                                         batch_size=args.batch_size, seed=args.seed,
-                                         shuffle=False, drop_remainder=False)
-        return samples
+        return train.synthetic_dataset(spec)(
+            args.how_many or 64, size=args.size, batch_size=args.batch_size, seed=args.seed,
+            shuffle=False, drop_remainder=False)
     name, overrides = commands.data_settings(spec, args, model.get_config())
     settings = data_lib.dataset_settings(name, **overrides)
     commands.check_model_fits_data(model.get_config(), settings, name)
