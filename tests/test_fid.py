@@ -436,3 +436,15 @@ def test_unbiased_mmd_is_the_mean_over_distinct_pairs():
 def test_kid_needs_two_samples():
     with pytest.raises(ValueError, match="at least 2 samples"):
         kernel_inception_distance(np.zeros((1, 4)), np.zeros((5, 4)))
+
+
+def test_keras_inception_offline_is_one_line_naming_the_fid_weights(monkeypatch):
+    def offline(**kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- "
+                        "[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "InceptionV3", offline)
+    with pytest.raises(ValueError, match=r"could not be downloaded \(offline\?\).*"
+                                         r"--fid-weights FILE") as raised:
+        KerasInceptionFeatures()
+    assert "\n" not in str(raised.value)

@@ -66,9 +66,20 @@ class KerasInceptionFeatures:
     def __init__(self, weights="imagenet", input_size=299, batch_size=32):
         self.input_size = input_size
         self.batch_size = batch_size
-        self.network = keras.applications.InceptionV3(
-            include_top=False, weights=weights, pooling="avg",
-            input_shape=(input_size, input_size, 3))
+        try:
+            self.network = keras.applications.InceptionV3(
+                include_top=False, weights=weights, pooling="avg",
+                input_shape=(input_size, input_size, 3))
+        except Exception as error:  # Keras raises a bare Exception when a download fails
+            if weights != "imagenet" or "URL fetch failure" not in str(error):
+                raise
+            raise ValueError(
+                "InceptionV3's ImageNet weights could not be downloaded (offline?): give the "
+                "FID network's weights instead (pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth, what published FIDs use; `keras-i2i "
+                "evaluate --fid-weights FILE`), or put Keras's "
+                "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 in ~/.keras/models."
+            ) from None
 
     def __call__(self, images):
         def forward(batch):
