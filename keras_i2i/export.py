@@ -169,7 +169,7 @@ def _check_layout(tensor, name, layout):
         sizes = tf.gather(shape, tf.constant([axis for axis, _ in fixed], tf.int32))
     expected = tf.constant([size for _, size in fixed], tf.int32)
     sizes_checked = _assert(tf.reduce_all(tf.equal(sizes, expected)), message, [shape])
-    static = [size if isinstance(size, int) else None for size in layout]
+    static = static_shape(layout)
     with tf.control_dependencies([sizes_checked]):
         return tf.ensure_shape(tensor, static)
 
@@ -233,6 +233,11 @@ def _after(checks, tensors):
     fails first with its own message."""
     with tf.control_dependencies(checks):
         return [tf.identity(tensor) for tensor in tensors]
+
+
+def static_shape(layout):
+    """A layout's static shape: its fixed sizes, None for the named and free ones."""
+    return [size if isinstance(size, int) else None for size in layout]
 
 
 def layout_text(layout):

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from keras_i2i.export import serving_input
+from keras_i2i.export import serving_input, static_shape
 from keras_i2i.models import backend
 
 DEFAULT_OPSET = 18
@@ -86,7 +86,7 @@ def _traced(function, inputs):
     """`(tf.function, [ServingInput, ...])`: `function` on the inputs' layouts, its outputs
     renamed `<name>_out` where an input has their name."""
     inputs = [serving_input(item) for item in inputs]
-    specs = [tf.TensorSpec(_static_shape(item.layout), item.dtype, name=item.name)
+    specs = [tf.TensorSpec(static_shape(item.layout), item.dtype, name=item.name)
              for item in inputs]
     taken = {item.name for item in inputs}
 
@@ -112,11 +112,6 @@ def import_tf2onnx():
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
     return tf2onnx
-
-
-def _static_shape(layout):
-    """The traced shape of a layout: its fixed sizes, None for the others."""
-    return [size if isinstance(size, int) else None for size in layout]
 
 
 def _draws_random_numbers(function):
