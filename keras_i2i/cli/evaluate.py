@@ -47,7 +47,7 @@ import numpy as np
 from keras_i2i import data as data_lib
 from keras_i2i import metrics, visualize
 from keras_i2i.cli import commands, train
-from keras_i2i.cli.generate import index_page
+from keras_i2i.cli.generate import index_page, split
 from keras_i2i.data import io
 from keras_i2i.models import registry
 
@@ -99,17 +99,9 @@ def _batches(args, model):
         return train.synthetic_dataset(spec)(
             args.how_many or 64, size=args.size, batch_size=args.batch_size, seed=args.seed,
             shuffle=False, drop_remainder=False)
-    name, overrides = commands.data_settings(spec, args, model.get_config())
-    settings = data_lib.dataset_settings(name, **overrides)
-    commands.check_model_fits_data(model.get_config(), settings, name)
+    samples, settings = split(args, model, args.batch_size)
     if settings.preprocess in _SIZE_KEEPING:
         _check_one_size(pathlib.Path(args.data), args.phase)
-    options = {"phase": args.phase, "batch_size": args.batch_size, "training": False,
-               "on_error": args.on_error, **commands.model_data_options(model)}
-    if args.layout is not None:
-        options["layout"] = args.layout
-    samples = commands.load_folder(commands.loader(spec, settings), args.data, name,
-                                   overrides, **options)
     return samples if args.how_many is None else samples.unbatch().take(args.how_many).batch(
         args.batch_size)
 

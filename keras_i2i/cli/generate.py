@@ -160,18 +160,25 @@ def _style_file(style, key):
 # ------------------------------------------------------------------ test
 
 
-def test(args):
-    model, _ = commands.load_model(args)
+def split(args, model, batch_size):
+    """`(the --phase split of the --data folder as batches for `model`, its data settings)`,
+    unaugmented, in order."""
     spec = registry.get_model(args.model)
     name, overrides = commands.data_settings(spec, args, model.get_config())
     settings = data_lib.dataset_settings(name, **overrides)
     commands.check_model_fits_data(model.get_config(), settings, name)
-    options = {"phase": args.phase, "batch_size": 1, "training": False,
+    options = {"phase": args.phase, "batch_size": batch_size, "training": False,
                "on_error": args.on_error, **commands.model_data_options(model)}
     if args.layout is not None:
         options["layout"] = args.layout
     samples = commands.load_folder(commands.loader(spec, settings), args.data, name, overrides,
                                    **options)
+    return samples, settings
+
+
+def test(args):
+    model, _ = commands.load_model(args)
+    samples, _ = split(args, model, batch_size=1)
     out = pathlib.Path(args.out)
     rows, titles = [], []
     for index, batch in enumerate(samples.take(args.how_many)):
