@@ -3,8 +3,7 @@
 
 The split streams through the model `--batch-size` samples at a time; real and generated
 images feed running Inception statistics (`FeatureStatistics`), so no image set is held
-(the features are kept for KID: 8 KB an image; the label maps and segmentations for label
-fidelity: 2 bytes a pixel each).
+(the features are kept for KID: 8 KB an image; label fidelity sums confusion matrices).
 
 Which figures a model gets:
 
@@ -206,7 +205,7 @@ def _score(model, batches, features, lpips, segmenter, args):
     cached = args.reference_stats is not None and os.path.isfile(args.reference_stats)
     generated = metrics.FeatureStatistics(keep_features=True)
     real = None if cached else metrics.FeatureStatistics(keep_features=True)
-    fidelity = {"labels": [], "generated": [], "real": []}
+    fidelity = {"images": 0, "generated": 0, "real": 0}  # counts and confusion matrices
     l1, perceptual, rows = [], [], []
     progress = keras.utils.Progbar(args.how_many, unit_name="image")
     for index, batch in enumerate(batches):
@@ -220,9 +219,11 @@ def _score(model, batches, features, lpips, segmenter, args):
             if lpips is not None:
                 perceptual += [metrics.mean_pairwise_lpips(images, lpips) for images in outputs]
         if segmenter is not None:
-            fidelity["labels"].append(batch["label"][..., 0].astype(np.int16))
-            fidelity["generated"].append(segmenter(outputs[:, 0]).astype(np.int16))
-            fidelity["real"].append(segmenter(batch[real_key]).astype(np.int16))
+            classes = getattr(model, "num_classes", model.label_nc)
+            for which, images in (("generated", outputs[:, 0]), ("real", batch[real_key])):
+                fidelity[which] += metrics.confusion_matrix(batch["label"][..., 0],
+                                                            segmenter(images), classes)
+            fidelity["images"] += len(outputs)
         source = batch[source_key] if source_key in batch else batch["input"]  # RGB input
         rows += [(source[i], outputs[i], batch[real_key][i])
                  for i in range(len(outputs)) if len(rows) < args.grid_rows]
@@ -232,7 +233,7 @@ def _score(model, batches, features, lpips, segmenter, args):
                          "needs at least 2.")
     figures = {**_fid(generated, real, args, inception), **_kid(generated, real, args),
                **_diversity(l1, perceptual, args, lpips),
-               **_label_fidelity(fidelity, model, segmenter, args)}
+               **_label_fidelity(fidelity, segmenter, args)}
     return {"figures": figures, "rows": rows}
 
 
@@ -292,20 +293,14 @@ def _diversity(l1, perceptual, args, lpips):
     return figures
 
 
-def _label_fidelity(fidelity, model, segmenter, args):
+def _label_fidelity(fidelity, segmenter, args):
     if segmenter is None:
         return {}
-    labels = np.concatenate(fidelity["labels"])
-    identity = lambda ids: ids  # noqa: E731 (the ids were segmented batch by batch)
-    figures = {}
-    for which in ("generated", "real"):
-        scores = metrics.label_fidelity(np.concatenate(fidelity[which]), labels,
-                                        getattr(model, "num_classes", model.label_nc), identity)
-        figures[f"label_fidelity_{which}"] = {
-            "title": f"Label fidelity ({which} images)", **scores, "unit": "fraction",
-            "higher_is_better": True, "images": len(labels),
-            "segmenter": args.segmenter or "synthetic oracle (keras_i2i.data.synthetic.segment)"}
-    return figures
+    return {f"label_fidelity_{which}": {
+        "title": f"Label fidelity ({which} images)", **metrics.fidelity_scores(fidelity[which]),
+        "unit": "fraction", "higher_is_better": True, "images": fidelity["images"],
+        "segmenter": args.segmenter or "synthetic oracle (keras_i2i.data.synthetic.segment)"}
+        for which in ("generated", "real")}
 
 
 # ------------------------------------------------------------------ writing

@@ -13,7 +13,7 @@ from keras_i2i.metrics.fid import (
     reference_statistics,
     save_statistics,
 )
-from keras_i2i.metrics.fidelity import label_fidelity
+from keras_i2i.metrics.fidelity import confusion_matrix, fidelity_scores, label_fidelity
 from keras_i2i.metrics.inception import convert_fid_inception, fid_inception_v3, fid_preprocess
 from keras_i2i.metrics.lpips import LPIPS, convert_lpips
 from keras_i2i.metrics.temporal import same_instance_mask, warping_error
@@ -24,8 +24,10 @@ __all__ = [
     "KerasInceptionFeatures",
     "LPIPS",
     "convert_fid_inception",
+    "confusion_matrix",
     "convert_lpips",
     "feature_statistics",
+    "fidelity_scores",
     "fid_inception_v3",
     "fid_preprocess",
     "frechet_distance",

@@ -26,18 +26,33 @@ def label_fidelity(images, labels, num_classes, segmenter):
     >>> label_fidelity(image, frame.label[None], synthetic.NUM_CLASSES, synthetic.segment)
     {'pixel_accuracy': 1.0, 'mean_iou': 1.0}
     """
-    truth = np.asarray(labels).reshape(np.shape(labels)[:3]).astype(np.int64)
-    predicted = np.asarray(segmenter(np.asarray(images))).astype(np.int64)
+    truth = np.asarray(labels).reshape(np.shape(labels)[:3])
+    predicted = np.asarray(segmenter(np.asarray(images)))
     if predicted.shape != truth.shape:
         raise ValueError(
             f"segmenter gave shape {predicted.shape}, expected the labels' {truth.shape}"
         )
+    return fidelity_scores(confusion_matrix(truth, predicted, num_classes))
+
+
+def confusion_matrix(labels, predicted, num_classes):
+    """Pixel counts (num_classes, num_classes + 1): row = label, column = predicted class, the
+    last column predictions outside 0..num_classes-1; labels outside it are left out. Sums of
+    batches' matrices score a split batch by batch (`fidelity_scores`)."""
+    truth = np.asarray(labels).astype(np.int64)
+    predicted = np.asarray(predicted).astype(np.int64)
     scored = (truth >= 0) & (truth < num_classes)
     predicted = predicted[scored]
     predicted = np.where((predicted >= 0) & (predicted < num_classes), predicted, num_classes)
-    confusion = np.bincount(
+    return np.bincount(
         truth[scored] * (num_classes + 1) + predicted, minlength=num_classes * (num_classes + 1)
     ).reshape(num_classes, num_classes + 1)
+
+
+def fidelity_scores(confusion):
+    """`{"pixel_accuracy", "mean_iou"}` of a `confusion_matrix`; the mean IoU averages over
+    the classes present in the labels."""
+    num_classes = len(confusion)
     hits = np.diag(confusion[:, :num_classes])
     present = confusion.sum(axis=1) > 0
     union = confusion.sum(axis=1) + confusion[:, :num_classes].sum(axis=0) - hits
