@@ -29,7 +29,7 @@ def spade_preset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def spade_scores(spade_preset, tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluation")
-    stats = out.parent / "real_stats.npz"
+    stats = tmp_path_factory.mktemp("statistics") / "real_stats.npz"  # none cached yet
     argv = [*EVALUATE, "--model", "spade", "--preset", spade_preset, "--data", "synthetic",
             "--how-many", 8, "--kid-subset-size", 4, "--reference-stats", stats, "--out", out]
     assert cli.main([str(arg) for arg in argv]) == 0
