@@ -398,6 +398,19 @@ def test_translate_random_styles_and_example_guided_style():
     np.testing.assert_allclose(guided.reshape(4, 32, 32, 3), expected, atol=1e-6)
 
 
+def test_training_names_a_size_the_generator_cannot_make():
+    """A training batch (or a model call) whose maps are not multiples of the generator's
+    upsampling fails naming the size, not with a shape clash deep in the discriminator."""
+    model = SPADE(**TINY)
+    model.compile()
+    label, instance = _maps(size=(32, 40))
+    image = np.zeros((*label.shape[:3], 3), "float32")
+    with pytest.raises(ValueError, match=r"multiples of 32 .* got \(32, 40\)"):
+        model.train_on_batch({"label": label, "instance": instance, "image": image})
+    with pytest.raises(ValueError, match=r"multiples of 32 .* got \(32, 40\)"):
+        model({"label": label, "instance": instance})
+
+
 def test_translate_names_bad_input():
     model = SPADE(**TINY)
     label, instance = _maps()

@@ -246,6 +246,8 @@ class SPADE(GANModel):
         """Generated images (B, H, W, 3) float32 from the semantic map (and z with the VAE);
         `lookup`: the SPADEs look up the kernel rows of the one-hot labels (code compiled by
         XLA, see `SpatiallyAdaptiveNorm`)."""
+        if None not in semantics.shape[1:3]:  # static sizes (traced with unknown ones: served)
+            self._check_size(semantics.shape[1:3])
         inputs = [semantics, z] if self.use_vae else semantics
         with one_hot_lookup(lookup):
             return ops.cast(self.generator(inputs, training=training), "float32")
