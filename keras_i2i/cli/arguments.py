@@ -255,7 +255,8 @@ def _translate_command(commands):
 def _evaluate_command(commands):
     score = commands.add_parser(
         "evaluate", help="run a model over a dataset split and score it (FID, KID, "
-                         "diversity, label fidelity); write metrics.json and index.html",
+                         "diversity, label fidelity, warping error); write metrics.json and "
+                         "index.html",
         description="Generates a split's outputs and scores them in one pass; which figures "
                     "a model gets: `python -m pydoc keras_i2i.cli.evaluate`.")
     _model_source(score)
@@ -287,6 +288,17 @@ def _evaluate_command(commands):
                        help="label fidelity's segmenter: serving_default takes images (B,H,W,3) "
                             "float32 in [-1, 1] or uint8, returns logits (B,H,W,C) or ids "
                             "(B,H,W); default on synthetic data: the exact oracle")
+    video = score.add_argument_group("videos (vid2vid)")
+    video.add_argument("--frames", type=int,
+                       help="frames per clip, the first of each sequence (default: as many as "
+                            "the shortest sequence has; synthetic: 8)")
+    video.add_argument("--flow", choices=("dis",),
+                       help="the warping error's flow for clips that carry none (the synthetic "
+                            "videos carry their exact flow): dis, OpenCV's DIS flow of the real "
+                            "frames (pip install keras-i2i[flow]); without, no warping error")
+    video.add_argument("--flow-cache", metavar="FOLDER",
+                       help="with --flow dis: keep each frame pair's flow here (train "
+                            "--flow-cache's folder: the pairs it computed are reused)")
     data = _data_options(score, training=False)
     data.add_argument("--size", type=int, default=64, help="synthetic image size")
 

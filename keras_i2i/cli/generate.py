@@ -160,15 +160,15 @@ def _style_file(style, key):
 # ------------------------------------------------------------------ test
 
 
-def split(args, model, batch_size):
+def split(args, model, batch_size, **options):
     """`(the --phase split of the --data folder as batches for `model`, its data settings)`,
-    unaugmented, in order."""
+    unaugmented, in order; `options`: further options of the loader (a video's `frames`)."""
     spec = registry.get_model(args.model)
     name, overrides = commands.data_settings(spec, args, model.get_config())
     settings = data_lib.dataset_settings(name, **overrides)
     commands.check_model_fits_data(model.get_config(), settings, name)
     options = {"phase": args.phase, "batch_size": batch_size, "training": False,
-               "on_error": args.on_error, **commands.model_data_options(model)}
+               "on_error": args.on_error, **commands.model_data_options(model), **options}
     if args.layout is not None:
         options["layout"] = args.layout
     samples = commands.load_folder(commands.loader(spec, settings), args.data, name, overrides,

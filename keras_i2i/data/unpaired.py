@@ -68,11 +68,13 @@ def multi_domain(
     on_error="raise",
     **settings,
 ):
-    """N domains (DRIT++ multi-domain): images of every domain, mixed uniformly at random.
+    """N domains (DRIT++ multi-domain): images of every domain, mixed uniformly at random
+    when training; otherwise each image once, in order, the domains taking turns (an image of
+    each, then the next of each, ...: the first samples of an evaluation cover every domain).
 
     Args:
         domains: domain suffixes; default every `<phase>*` folder of `root`, sorted
-            (`trainA`, `trainB`, `trainC`, ...).
+            (`trainA`, `trainB`, `trainC`, ...: `domain_folders`).
         Others: as `unpaired`.
 
     Returns:
@@ -83,14 +85,19 @@ def multi_domain(
     training, preprocess, policy = pipeline.prepare(
         settings, phase, training, flip, size_multiple, on_error
     )
-    tagged, total = [], 0
-    for index, domain in enumerate(domains or _domain_folders(root, phase)):
+    tagged, counts = [], []
+    for index, domain in enumerate(domains or domain_folders(root, phase)):
         ds, count = domain_dataset(
             root, phase, domain, lists, preprocess, policy, training, seed, index
         )
-        tagged.append(ds.map(functools.partial(_with_domain, domain=index)).repeat())
-        total += count
-    samples = tf.data.Dataset.sample_from_datasets(tagged, seed=seed).take(total)
+        tagged.append(ds.map(functools.partial(_with_domain, domain=index)))
+        counts.append(count)
+    if training:
+        repeated = [ds.repeat() for ds in tagged]
+        samples = tf.data.Dataset.sample_from_datasets(repeated, seed=seed).take(sum(counts))
+    else:  # round-robin; a domain that has run out is skipped
+        turns = tf.data.Dataset.range(len(tagged)).repeat(max(counts, default=0))
+        samples = tf.data.Dataset.choose_from_datasets(tagged, turns, stop_on_empty_dataset=False)
     return pipeline.finish(samples, policy, batch_size, drop_remainder=training)
 
 
@@ -143,7 +150,9 @@ def domain_files(folder, list_path, lists, policy):
     return paths
 
 
-def _domain_folders(root, phase):
+def domain_folders(root, phase):
+    """The suffixes of `root`'s `<phase>*` folders, sorted: `multi_domain`'s domains (a
+    domain's id is its index here)."""
     names = [name for name in sorted(os.listdir(root)) if name.startswith(phase)]
     return [n[len(phase) :] for n in names if n != phase and os.path.isdir(os.path.join(root, n))]
 

@@ -43,7 +43,8 @@ def video_clips(
         frames: frames per clip; None for whole sequences (batching them needs equal lengths).
         at_most: `frames` is an upper bound: the clips have `min(frames, the shortest
             sequence's length)` frames (as the reference shortens its clips to the sequences
-            it has) instead of sequences shorter than `frames` being errors.
+            it has) instead of sequences shorter than `frames` being errors; with `frames`
+            None, as many frames as the shortest sequence has.
         Others: as `paired.paired_labels` (settings such as `label_nc`, `instance`).
 
     Returns:
@@ -60,8 +61,9 @@ def video_clips(
     )
     members = sequence_members(root, phase, source, settings.instance)
     files = sequence_files(members, None if at_most else frames, policy)
-    if at_most and frames is not None:
-        frames = min(frames, int(files["length"].min()))
+    if at_most:
+        shortest = int(files["length"].min())
+        frames = shortest if frames is None else min(frames, shortest)
     samples = pipeline.build(
         files,
         functools.partial(io.load_sample, settings=settings, reference=source),

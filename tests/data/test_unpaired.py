@@ -48,3 +48,13 @@ def test_n_domains_from_their_folders(tmp_path):
     assert set(domains) <= {0, 1, 2} and len(set(domains)) > 1
     edges = [s["image"] for s in samples if s["domain"] == 2]
     assert all(set(np.unique(image)) <= {-1.0, 1.0} for image in edges)
+
+
+def test_an_evaluation_split_has_each_image_once_the_domains_taking_turns(tmp_path):
+    synthetic.write_unpaired(tmp_path, 2, phase="test", size=16, domains=("day", "night"))
+    synthetic.write_unpaired(tmp_path, 4, phase="test", size=16, domains=("edges",))  # testA
+    samples = batches(multi_domain(tmp_path, phase="test", batch_size=None, crop_size=16,
+                                   load_size=16))
+    assert [int(s["domain"]) for s in samples] == [0, 1, 0, 1, 0, 0]
+    edges = [s["image"].tobytes() for s in samples if s["domain"] == 0]
+    assert len(set(edges)) == 4

@@ -54,6 +54,15 @@ def test_evaluation_reads_whole_sequences_from_the_start(sequences):
     np.testing.assert_array_equal(clip["label"][:, ::4, ::4], expected["label"])
 
 
+def test_clips_at_most_as_long_as_the_shortest_sequence(sequences):
+    synthetic.write_videos(sequences, 1, frames=4, size=16, seed=2, phase="val")
+    synthetic.write_videos(sequences, 3, frames=3, size=16, seed=2, phase="val")
+    for frames, expected in ((None, 3), (2, 2), (8, 3)):
+        clips = batches(video_clips(sequences, "synthetic", phase="val", frames=frames,
+                                    at_most=True, training=False, batch_size=3))
+        assert clips[0]["label"].shape[:2] == (3, expected)
+
+
 def test_rgb_input_sequences(sequences):
     (sequences / "train_inst").rename(sequences / "unused")
     batch = next(
