@@ -1,14 +1,18 @@
 """Faster routes to the convolutions of `keras_i2i.layers.conv`, measured on CPUs under
 TensorFlow: each gives the plain convolution's values (tested), by another computation.
 
-`Conv2D` and `Conv2DTranspose` take them when `enabled()`: under TensorFlow on machines
-without a GPU, where they were measured to win (see each function). On GPUs under JAX the
-whole networks with them ran at 0.85-1.04x the time of the plain convolutions and made XLA
-compile pix2pixHD's training step 8x longer, so there the layers convolve plainly.
+`Conv2D` and `Conv2DTranspose` take them when `enabled()`: by default under TensorFlow on
+machines without a GPU, where they were measured to win (see each function). On GPUs under
+JAX the whole networks with them ran at 0.85-1.04x the time of the plain convolutions and
+made XLA compile pix2pixHD's training step 8x longer, so there the layers convolve plainly.
+Processors differ: the environment variable `KERAS_I2I_CONV_ROUTES` (`on` / `off`) overrides
+the default, and `benchmarks/run.py --conv-routes on off` measures which wins on the machine
+at hand.
 """
 
 import contextlib
 import functools
+import os
 import threading
 
 import keras
@@ -18,9 +22,19 @@ from keras import ops
 from keras_i2i.layers.padding import pad2d, upsample_nearest
 
 
+SWITCH = "KERAS_I2I_CONV_ROUTES"
+
+
 @functools.cache
 def enabled():
-    """Whether the layers take these routes: TensorFlow, and no GPU."""
+    """Whether the layers take these routes: `KERAS_I2I_CONV_ROUTES` (`on` / `off`) when
+    set, else TensorFlow and no GPU."""
+    switch = os.environ.get(SWITCH, "").lower()
+    if switch not in ("", "on", "off"):
+        raise ValueError(f"{SWITCH} must be 'on' or 'off' (or unset: on under TensorFlow "
+                         f"without a GPU), got {os.environ[SWITCH]!r}")
+    if switch:
+        return switch == "on"
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf

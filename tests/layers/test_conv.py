@@ -322,3 +322,20 @@ def test_tiny_maps_run_as_one_window_matrix_product(monkeypatch, jit):
     layer = Conv2D(6, 3, padding=1)
     _check_fast_path(monkeypatch, layer, x, "windows_matmul_conv",
                      lambda x: tf.nn.conv2d(pad2d(x, 1), layer.kernel, 1, "VALID"), jit)
+
+
+def test_the_routes_switch(monkeypatch):
+    """`KERAS_I2I_CONV_ROUTES` turns the CPU routes on or off over the default (TensorFlow
+    without a GPU: on here); another value is refused, naming it."""
+    from keras_i2i.layers import conv_routes
+
+    for value, expected in (("off", False), ("ON", True), ("", True)):
+        monkeypatch.setenv(conv_routes.SWITCH, value)
+        conv_routes.enabled.cache_clear()
+        assert conv_routes.enabled() is expected
+    monkeypatch.setenv(conv_routes.SWITCH, "fast")
+    conv_routes.enabled.cache_clear()
+    with pytest.raises(ValueError, match="KERAS_I2I_CONV_ROUTES must be 'on' or 'off'.*'fast'"):
+        conv_routes.enabled()
+    monkeypatch.delenv(conv_routes.SWITCH)
+    conv_routes.enabled.cache_clear()
