@@ -10,14 +10,15 @@ three-scale image discriminators; mode seeking), 216x216 crops, 2 images per dom
 reference iteration. A `DRIT` training step (`train_on_batch`, 6 images per domain) is one
 cycle of the reference's `d_iter` = 3 iterations: two content-discriminator iterations and a
 full one (`update_D` + `update_EG`); it is reported per step and per reference iteration
-(a third of it). A translation encodes one image's content and decodes it with a random
-attribute (the reference's `test_forward`), as a `tf.function`.
+(a third of it). A translation encodes the content of one iteration's 2 images and decodes
+it with random attributes (the reference's `test_forward`), as a `tf.function`; it is
+reported per image.
 
 Each Keras figure is the median of `--steps` timed calls after one warm-up call (tracing and
 compiling excluded), for the plain `tf.function` graph and with XLA (`jit_compile=True`), in
 wall-clock seconds and in CPU seconds of all the process's threads (on a machine shared with
 other work the wall-clock figure grows with the load, the CPU figure much less). The reference
-(`drit_reference.py`, the HsinYingLee/DRIT code itself) is timed in a subprocess of
+(`reference.py --model drit`, the HsinYingLee/DRIT code itself) is timed in a subprocess of
 `--torch-python` (a Python with torch) the same way, before the Keras figures; without
 `--reference-src` only the Keras figures are taken. Compare figures of a quiet machine: under
 load the reference slows down far more than TensorFlow (on this 2-core CPU at load 3 its
@@ -42,44 +43,48 @@ from timing import machine, median_time, seconds, write_results  # noqa: E402
 
 
 D_ITER = 3  # the reference's --d_iter: iterations per cycle, and per Keras step
+IMAGES = 2  # images per domain per reference iteration, and per translation
 
 
 def reference_timings(torch_python, src, size, steps):
-    """The reference's figures (`drit_reference.py`'s JSON), with its cycle of `D_ITER`
-    iterations (`D_ITER - 1` content iterations and a full one) and their mean."""
-    script = pathlib.Path(__file__).with_name("drit_reference.py")
+    """`reference.py`'s DRIT figures under this script's names: a step is its training cycle
+    of `D_ITER` iterations (`D_ITER - 1` content iterations and a full one) of `IMAGES`
+    images per domain, an iteration a third of it, a translation its inference per image."""
+    script = pathlib.Path(__file__).with_name("reference.py")
     process = subprocess.run(
-        [torch_python, str(script), "--src", src, "--size", str(size), "--steps", str(steps)],
+        [torch_python, str(script), "--model", "drit", "--src", src,
+         "--size", str(size), str(size), "--batch-size", str(IMAGES), "--steps", str(steps)],
         capture_output=True, text=True)
     if process.returncode:
         last = (process.stderr.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(f"{torch_python} {script.name} failed: {last}")
     results = json.loads(process.stdout.strip().splitlines()[-1])
+    figures = {"torch": results["torch"], "threads": results["threads"]}
     for unit in ("s", "cpu_s"):
-        cycle = ((D_ITER - 1) * results[f"content_iteration_{unit}"]
-                 + results[f"full_iteration_{unit}"])
-        results[f"step_{unit}"], results[f"iteration_{unit}"] = cycle, cycle / D_ITER
-    return results
+        figures[f"step_{unit}"] = results[f"train_{unit}"]
+        figures[f"iteration_{unit}"] = results[f"train_{unit}"] / D_ITER
+        figures[f"translate_{unit}"] = results[f"infer_{unit}"]
+    return figures
 
 
 def keras_timings(size, steps, jit):
-    """`step_s`, `iteration_s` (a third of a step) and `translate_s`, with their CPU
-    seconds, of the `yosemite` DRIT compiled with or without XLA."""
+    """`step_s`, `iteration_s` (a third of a step) and `translate_s` (per image of
+    `IMAGES`), with their CPU seconds, of the `yosemite` DRIT compiled with or without XLA."""
     model = DRIT.from_preset("yosemite", seed=0)
     model.compile(jit_compile=jit)
     rng = np.random.default_rng(0)
     batch = {key: rng.uniform(-1, 1, (model.default_batch_size, size, size, 3))
              .astype("float32") for key in ("image_a", "image_b")}
-    image = tf.constant(batch["image_a"][:1])
+    images = tf.constant(batch["image_a"][:IMAGES])
 
     @tf.function(jit_compile=jit)
     def translate(images):
         content = model.content_encoder(images, branch=0)
-        return model.generator(content, model.random_attributes(1), branch=1)
+        return model.generator(content, model.random_attributes(IMAGES), branch=1)
 
-    results = seconds({
-        "step": median_time(lambda: model.train_on_batch(batch), steps, warmup=1),
-        "translate": median_time(lambda: translate(image).numpy(), steps, warmup=1)})
+    step = median_time(lambda: model.train_on_batch(batch), steps, warmup=1)
+    wall, cpu = median_time(lambda: translate(images).numpy(), steps, warmup=1)
+    results = seconds({"step": step, "translate": (wall / IMAGES, cpu / IMAGES)})
     results["iteration_s"] = results["step_s"] / model.d_iter
     results["iteration_cpu_s"] = results["step_cpu_s"] / model.d_iter
     return results
@@ -95,7 +100,7 @@ def main():
     parser.add_argument("--torch-python", default="python", help="a Python with torch")
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args()
-    results = {"machine": machine(), "size": args.size, "images_per_iteration": 2,
+    results = {"machine": machine(), "size": args.size, "images_per_iteration": IMAGES,
                "iterations_per_step": D_ITER}
     print(f"{results['machine']['cpus']} CPUs, load average "
           f"{results['machine']['load_average_before'][0]:.1f}; {args.size}x{args.size}")

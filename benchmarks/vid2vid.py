@@ -7,16 +7,16 @@ reference generator's forward and forward/backward passes timed in the same run.
 
 Configuration: the `cityscapes_512` preset (the street model: 35 labels + instance edges, the
 foreground generator, 3 frames in, 3 downsamplings, 9 residual blocks, batch norm; two-scale
-image and temporal discriminators) with `--ngf` (default 64, `vid2vid_reference.py`'s), at
-`--size` WIDTHxHEIGHT (default 256x128), batch 1, on one synthetic clip
-(`keras_i2i.data.synthetic.videos`: label, instance, image and exact flow frames). Timed:
+image and temporal discriminators) with `--ngf` (default 64), at `--size` WIDTHxHEIGHT (default
+256x128), batch 1, on one synthetic clip (`keras_i2i.data.synthetic.videos`: label, instance,
+image and exact flow frames). Timed:
 
 - a generated frame: `Vid2Vid.next_frame` (the generator's forward pass in training mode, as
   the reference runs it, and the shift of the previous frames) as a `tf.function`, beside the
   reference's frame (`CompositeGenerator.forward` without gradients); frames per second is
   its inverse;
 - a frame's forward and backward pass: the gradient of the sum of `next_frame`'s image, raw
-  image, flow and weight over the generator's weights (`vid2vid_reference.py`'s figure);
+  image, flow and weight over the generator's weights (the reference's `forward_backward`);
 - streaming: a frame of `Vid2Vid.generate` (eager, frame by frame) on the clip's labels,
   timed first, before anything is compiled (timed after the XLA training step, at load 5, it
   once took 2.7 times as long);
@@ -30,16 +30,16 @@ image and temporal discriminators) with `--ngf` (default 64, `vid2vid_reference.
 Each figure is the median of `--steps` timed calls after one warm-up call (tracing and
 compiling excluded), for the plain `tf.function` graph and with XLA (`jit_compile=True`) (the
 training clip by default with XLA alone: the first graph step of a 1-frame clip took 14
-minutes, 7 of CPU, at load 6 on 2 CPUs, against 4 minutes, 2 of CPU, for XLA's), in
-wall-clock seconds and CPU seconds of all the process's threads; the streaming figure is the
-median of `--steps` frames after one. The reference (`vid2vid_reference.py`, NVIDIA/vid2vid's
+minutes, 7 of CPU, at load 6 on 2 CPUs, against 4 minutes, 2 of CPU, for XLA's), in wall-clock
+seconds and CPU seconds of all the process's threads; the streaming figure is the median of
+`--steps` frames after one. The reference (`reference.py --model vid2vid`, NVIDIA/vid2vid's
 `models/networks.py` itself) is timed in a subprocess of `--torch-python` before the Keras
 figures; without `--reference-src` only the Keras figures are taken. Ratios are reference /
-Keras (> 1: Keras faster), of wall-clock and of CPU seconds. The machine's load average
-before and after is recorded: on a shared machine wall-clock figures grow with the load,
-and vary from run to run (on this 2-CPU machine the reference's frame took 3.9 s at load 1,
-6.2 s and 13.3 s in two runs at load 5, its CPU seconds 3.7, 3.9 and 5.9): compare CPU
-seconds, and runs on a quiet machine.
+Keras (> 1: Keras faster), of wall-clock and of CPU seconds. The machine's load average before
+and after is recorded: on a shared machine wall-clock figures grow with the load, and vary from
+run to run (on this 2-CPU machine the reference's frame took 3.9 s at load 1, 6.2 s and 13.3 s
+in two runs at load 5, its CPU seconds 3.7, 3.9 and 5.9): compare CPU seconds, and runs on a
+quiet machine.
 Each generated frame of `--frames` adds to the time of the training step and of its
 compilation.
 """
@@ -64,19 +64,26 @@ from timing import machine, median_time, seconds, write_results  # noqa: E402
 PRESET = "cityscapes_512"
 OUTPUTS = ("image", "image_raw", "flow", "weight")
 COMPARED = ("generate_frame", "generator_forward_backward")
+REFERENCE_NAMES = dict(zip(COMPARED, ("infer", "forward_backward")))  # in reference.py
 MODES = ("graph", "xla")
 
 
-def reference_timings(torch_python, src, ngf, size, steps):
-    """`vid2vid_reference.py`'s figures (its JSON), run by `torch_python`."""
-    script = pathlib.Path(__file__).with_name("vid2vid_reference.py")
+def reference_timings(torch_python, src, ngf, height, width, steps):
+    """`reference.py`'s vid2vid figures, batch 1, run by `torch_python`, under this script's
+    names (`COMPARED`)."""
+    script = pathlib.Path(__file__).with_name("reference.py")
     process = subprocess.run(
-        [torch_python, str(script), "--src", src, "--ngf", str(ngf), "--size", size,
-         "--steps", str(steps)], capture_output=True, text=True)
+        [torch_python, str(script), "--model", "vid2vid", "--src", src, "--width", str(ngf),
+         "--size", str(height), str(width), "--batch-size", "1", "--steps", str(steps)],
+        capture_output=True, text=True)
     if process.returncode:
         last = (process.stderr.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(f"{torch_python} {script.name} failed: {last}")
-    return json.loads(process.stdout.strip().splitlines()[-1])
+    results = json.loads(process.stdout.strip().splitlines()[-1])
+    return {"torch": results["torch"], "ngf": ngf, "size": f"{width}x{height}",
+            "parameters": results["config"]["parameters"]["G"],
+            **{f"{ours}_{unit}": results[f"{theirs}_{unit}"]
+               for ours, theirs in REFERENCE_NAMES.items() for unit in ("s", "cpu_s")}}
 
 
 def first_window(model, clip):
@@ -190,7 +197,7 @@ def main():
           f"{args.size}, {args.frames} generated frame(s) per training clip", flush=True)
     if args.reference_src:
         results["reference"] = rates(reference_timings(
-            args.torch_python, args.reference_src, args.ngf, args.size, args.steps))
+            args.torch_python, args.reference_src, args.ngf, height, width, args.steps))
     results["eager_generate"] = rates(seconds(
         {"generate_frame": stream_timings(model, video, args.steps)}))
     window, previous = first_window(model, video)

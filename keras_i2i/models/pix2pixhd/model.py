@@ -376,7 +376,8 @@ class Pix2PixHD(GANModel):
     def compile(self, optimizers=None, jit_compile=True, **kwargs):
         """`GANModel.compile`, with XLA by default: on CPU the label2city_512p training step
         runs 1.5 to 5 times faster than with TensorFlow's graph executor, whose gradients of
-        the 7 x 7 input and output convolutions are slow (`benchmarks/pix2pixhd.py`).
+        the 7 x 7 input and output convolutions are slow (`benchmarks/run.py --models
+        pix2pixhd --modes graph xla`).
         `jit_compile=False` traces without XLA, which starts sooner (tiny models, tests)."""
         super().compile(optimizers=optimizers, jit_compile=jit_compile, **kwargs)
 
