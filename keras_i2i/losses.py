@@ -12,6 +12,7 @@ import os
 import keras
 from keras import ops
 
+from keras_i2i.applications import with_imagenet_weights
 from keras_i2i.layers.normalization import instance_normalize
 
 GAN_MODES = ("hinge", "lsgan", "nsgan")
@@ -182,8 +183,6 @@ VGG_NETWORKS = ("vgg19", "vgg16")
 VGG_DISTANCES = ("l1", "mse")
 
 
-# Where `keras.applications` downloads the ImageNet weights of a VGG without its top.
-_VGG_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{network}/{file}"
 _VGG_WEIGHTS_FILE = "{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
@@ -200,33 +199,15 @@ def _vgg_without_top(network, weights):
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        return application(include_top=False, weights=weights, input_shape=(None, None, 3))
-    except Exception as error:
-        # Keras raises a bare `Exception` when it cannot download the file.
-        cached = _cached_vgg_weights(network)
-        if weights != "imagenet" or os.path.isfile(cached):
-            raise
-        raise ValueError(_missing_vgg_weights_message(network, cached, error)) from None
+        return with_imagenet_weights(
+            lambda: application(include_top=False, weights=weights, input_shape=(None, None, 3)),
+            weights, f"The {network.upper()} of the perceptual loss",
+            _VGG_WEIGHTS_FILE.format(network=network), network,
+            "pass a local weights file (the models' vgg_weights argument; on the command line "
+            "--vgg-weights PATH), or turn the loss off (lambda_vgg=0, MUNIT vgg_weight=0; on "
+            "the command line --lambda-vgg 0)")
     finally:
         keras.config.set_dtype_policy(policy)
-
-
-def _cached_vgg_weights(network):
-    """Where Keras caches the ImageNet weights: `$KERAS_HOME/models` (`~/.keras/models`)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", _VGG_WEIGHTS_FILE.format(network=network))
-
-
-def _missing_vgg_weights_message(network, cached, error):
-    file = os.path.basename(cached)
-    return (
-        f"The {network.upper()} of the perceptual loss needs Keras's ImageNet weights {file}, "
-        f"which are not in {os.path.dirname(cached)} and could not be downloaded ({error}). "
-        f"Put the file there (from {_VGG_WEIGHTS_URL.format(network=network, file=file)}), "
-        "pass a local weights file (the models' vgg_weights argument; on the command line "
-        "--vgg-weights PATH), or turn the loss off (lambda_vgg=0, MUNIT vgg_weight=0; on the "
-        "command line --lambda-vgg 0)."
-    )
 
 
 class VGGPerceptualLoss:

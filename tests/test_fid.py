@@ -438,13 +438,15 @@ def test_kid_needs_two_samples():
         kernel_inception_distance(np.zeros((1, 4)), np.zeros((5, 4)))
 
 
-def test_keras_inception_offline_is_one_line_naming_the_fid_weights(monkeypatch):
+def test_keras_inception_offline_is_one_line_naming_the_fid_weights(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # nothing cached
+
     def offline(**kwargs):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- "
                         "[Errno -2] Name or service not known")
 
     monkeypatch.setattr(keras.applications, "InceptionV3", offline)
-    with pytest.raises(ValueError, match=r"could not be downloaded \(offline\?\).*"
-                                         r"--fid-weights FILE") as raised:
+    with pytest.raises(ValueError, match=r"inception_v3_weights_tf_dim_ordering_tf_kernels_notop"
+                                         r".*could not be downloaded.*--fid-weights FILE") as raised:
         KerasInceptionFeatures()
     assert "\n" not in str(raised.value)

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from keras_i2i.applications import with_imagenet_weights
 from keras_i2i.metrics.inception import fid_inception_v3, fid_preprocess
 
 # pytorch-fid's IMAGE_EXTENSIONS.
@@ -52,6 +53,9 @@ class FIDInceptionFeatures:
             fid_preprocess(batch, self.quantize)))
 
 
+_KERAS_INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
 class KerasInceptionFeatures:
     """Maps images (N, H, W, 3) in [-1, 1] to `keras.applications.InceptionV3` pool features
     (N, 2048) float64, resized bilinearly to `input_size`. Not the network published FIDs
@@ -66,20 +70,14 @@ class KerasInceptionFeatures:
     def __init__(self, weights="imagenet", input_size=299, batch_size=32):
         self.input_size = input_size
         self.batch_size = batch_size
-        try:
-            self.network = keras.applications.InceptionV3(
+        self.network = with_imagenet_weights(
+            lambda: keras.applications.InceptionV3(
                 include_top=False, weights=weights, pooling="avg",
-                input_shape=(input_size, input_size, 3))
-        except Exception as error:  # Keras raises a bare Exception when a download fails
-            if weights != "imagenet" or "URL fetch failure" not in str(error):
-                raise
-            raise ValueError(
-                "InceptionV3's ImageNet weights could not be downloaded (offline?): give the "
-                "FID network's weights instead (pytorch-fid's "
-                "pt_inception-2015-12-05-6726825d.pth, what published FIDs use; `keras-i2i "
-                "evaluate --fid-weights FILE`), or put Keras's "
-                "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 in ~/.keras/models."
-            ) from None
+                input_shape=(input_size, input_size, 3)),
+            weights, "Keras's InceptionV3", _KERAS_INCEPTION_FILE, "inception_v3",
+            "give the FID network's weights instead (pytorch-fid's "
+            "pt_inception-2015-12-05-6726825d.pth, what published FIDs use; `keras-i2i "
+            "evaluate --fid-weights FILE`)")
 
     def __call__(self, images):
         def forward(batch):
