@@ -3,9 +3,10 @@ sizes, modes and backends, with peak memory, beside the reference PyTorch code i
 
     python benchmarks/run.py [--models spade munit ...] [--sizes 128 256 512] \
         [--batch-sizes 1 2] [--width 32] [--modes xla graph eager mixed] \
-        [--backends tensorflow jax] [--conv-routes on off] [--reference spade=SPADE pix2pixhd=pix2pixHD ...] \
+        [--backends tensorflow jax] [--conv-routes on off] \
+        [--reference spade=SPADE pix2pixhd=pix2pixHD ...] \
         [--torch-python torchenv/bin/python] [--steps 3] [--out benchmarks/results/cpu]
-    python benchmarks/run.py --plot benchmarks/results/cpu/results.json
+    python benchmarks/run.py --plot benchmarks/results/cpu/results.json [more/results.json]
 
 Each cell of the grid (model x (every square size at the first batch size, every batch size
 at the first size) x backend x mode x convolution routes) is measured by
@@ -14,7 +15,9 @@ an inference are, and the models' presets); each (model, size, batch size) of a 
 reference checkout is measured by `reference.py` in a process of `--torch-python`, just before
 this package's cells, so the ratios (reference seconds / ours: above 1, ours is faster) come
 from the same minutes. `--width` sets every model's base width (`ngf`, `dim`), DRIT's and
-MDMM's excepted (their reference has fixed widths). `--conv-routes on off` times this
+MDMM's excepted (their reference has fixed widths), whose batch sizes count pairs of
+images per domain and iteration (their steps split an iteration's images in two; the
+reference DRIT's default batch of 2 is one pair). `--conv-routes on off` times this
 package's CPU convolution routes (`keras_i2i/layers/conv_routes.py`) on and off, to choose
 them by measurement on the machine at hand. A cell that fails or runs past
 `--timeout` is recorded with its error and the grid goes on.
@@ -24,7 +27,9 @@ Writes to `--out`: `results.json` (the machine, the options, a record per cell),
 image; memory over the process's after its imports, at its peak (XLA's compilation included)
 and while the timed calls ran; the ratios) and `results.png` (time and peak memory against
 resolution, and against batch size when several are given).
-`--plot RESULTS.json` redraws the table and the figure from a results file.
+`--plot RESULTS.json [MORE.json ...]` redraws the table and the figure from results files,
+the later runs' cells replacing the first's of the same model, size, batch size and run
+(`merged_runs` records their dates and machines).
 """
 
 import argparse
@@ -39,6 +44,7 @@ import time
 HERE = pathlib.Path(__file__).parent
 MODELS = ("spade", "pix2pixhd", "munit", "drit", "mdmm", "init", "vid2vid")
 FIXED_WIDTH = ("drit", "mdmm")  # the reference code's widths are fixed
+PAIRS = ("drit", "mdmm")  # batch sizes count pairs of images (the reference's batch of 2)
 FIGURES = (("train", "s / training step"), ("infer", "s / image"))
 GIB = 2**30
 
@@ -79,9 +85,10 @@ def ours(model, size, batch_size, width, backend, mode, routes, args):
 
 
 def reference(model, size, batch_size, width, args):
+    images = batch_size * (2 if model in PAIRS else 1)
     command = [args.torch_python, str(HERE / "reference.py"), "--model", model,
                "--src", args.reference[model], "--size", str(size), str(size),
-               "--batch-size", str(batch_size), "--steps", str(args.steps),
+               "--batch-size", str(images), "--steps", str(args.steps),
                "--device", args.reference_device]
     if width:
         command += ["--width", str(width)]
@@ -244,6 +251,25 @@ def plot(results, path):
     figure.savefig(path, dpi=80)
 
 
+def _key(record):
+    return record["model"], record["size"], record["batch_size"], _run_name(record)
+
+
+def merge(results):
+    """One results object of several runs': the first's, each later run's cells replacing
+    those of the same model, size, batch size and run (a model measured again) or added."""
+    merged = {**results[0], "records": list(results[0]["records"])}
+    for later in results[1:]:
+        replaced = {_key(record): record for record in later["records"]}
+        merged["records"] = [replaced.pop(_key(r), r) for r in merged["records"]]
+        merged["records"] += replaced.values()
+        models = merged["options"]["models"] + later["options"]["models"]
+        merged["options"] = {**merged["options"], "models": list(dict.fromkeys(models))}
+        merged.setdefault("merged_runs", []).append(
+            {key: later[key] for key in ("date", "machine", "options")})
+    return merged
+
+
 def write(results, out):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,11 +320,13 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed calls per figure")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--out", default="benchmarks/results/latest")
-    parser.add_argument("--plot", metavar="RESULTS_JSON",
-                        help="redraw the table and figure of a results file, measure nothing")
+    parser.add_argument("--plot", nargs="+", metavar="RESULTS_JSON",
+                        help="redraw the table and figure of results files (merged into the "
+                        "first's folder), measure nothing")
     args = parser.parse_args(argv)
     if args.plot:
-        write(json.loads(pathlib.Path(args.plot).read_text()), pathlib.Path(args.plot).parent)
+        files = [pathlib.Path(path) for path in args.plot]
+        write(merge([json.loads(path.read_text()) for path in files]), files[0].parent)
         return
     args.reference = dict(args.reference)
     for model, path in args.reference.items():

@@ -90,13 +90,14 @@ def _conditional(model, rng, shape):
 
 def random_batch(model, size, batch_size, seed=0):
     """`(training batch, inference inputs)` of random values for `model` at `size` (H, W).
-    DRIT's training batch holds `batch_size` images per domain per iteration of its step
-    (`d_iter` iterations), MDMM's `batch_size` pairs per iteration; vid2vid's is a clip of its first n_frames_G - 1 real frames and
+    DRIT's and MDMM's training batches hold `batch_size` pairs of images (per domain) per
+    iteration of their step (`d_iter` iterations; their steps split an iteration's images
+    in two, and the reference DRIT's default batch of 2 is one pair); vid2vid's is a clip of its first n_frames_G - 1 real frames and
     one generated frame, its inference a generated frame."""
     rng = np.random.default_rng(seed)
     name = type(model).__name__
     if name in ("MUNIT", "DRIT"):
-        rows = batch_size * getattr(model, "d_iter", 1)
+        rows = batch_size * (2 * model.d_iter if name == "DRIT" else 1)
         batch = {"image_a": _images(rng, (rows, *size), model.channels_a),
                  "image_b": _images(rng, (rows, *size), model.channels_b)}
         return batch, batch["image_a"][:batch_size]

@@ -81,6 +81,18 @@ def test_the_table_and_figure_of_a_results_file(tmp_path):
     assert "| drit | 128 | 1 | steps.py: exit 1: too small |" in table
     assert (tmp_path / "results.png").stat().st_size > 10_000
 
+    again = {**results, "date": "2026-11-29 13:00", "records": [_record("drit", 128, 1, 2.0)],
+             "options": {**results["options"], "models": ["drit"]}}
+    later = tmp_path / "again" / "results.json"
+    later.parent.mkdir()
+    later.write_text(json.dumps(again))
+    assert _run("--plot", path, later).returncode == 0
+    merged = json.loads(path.read_text())
+    assert [(r["model"], r["size"], "error" in r) for r in merged["records"]] == [
+        ("munit", 128, False), ("munit", 256, False), ("drit", 128, False)]
+    assert merged["merged_runs"][0]["date"] == "2026-11-29 13:00"
+    assert "| drit | 128 | 1 | 2.000 (—) |" in (tmp_path / "results.md").read_text()
+
 
 def test_bad_options_are_named():
     process = _run("--reference", "spade")
