@@ -44,10 +44,9 @@ Inference runs in evaluation mode (vid2vid: training mode) without gradients (pi
 is the median of `--steps` calls after one warm-up call (`timing.median_time`), in wall-clock
 and CPU seconds of all the process's threads, inference divided by B; on cuda each call ends
 with `torch.cuda.synchronize()`. Memory: on the CPU the peak RSS (`ru_maxrss`) after the
-imports (`baseline_bytes`), after the inference timings, after the step's (it only grows),
-and the largest resident memory while each phase's timed calls ran (`*_resident_bytes`,
-`timing.ResidentMemory`); on cuda `baseline_bytes` is 0 and each phase's
-`torch.cuda.max_memory_allocated()`, the peak reset before it.
+imports (`baseline_bytes`), after the inference timings, after the step's (it only grows);
+on cuda `baseline_bytes` is 0 and each phase's `torch.cuda.max_memory_allocated()`, the
+peak reset before it.
 `torch.set_num_threads(os.cpu_count())`, `torch.set_flush_denormal(True)` (as TensorFlow's
 and XLA's CPU threads: without it DRIT's first training cycles ran 5x slower, in
 denormal arithmetic), `torch.manual_seed(0)`, inputs
@@ -82,7 +81,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from timing import ResidentMemory, median_time
+from timing import median_time
 
 LABELS = 35  # Cityscapes label ids (spade, pix2pixhd, vid2vid)
 INSTANCES = 4  # random instance ids per map
@@ -433,20 +432,16 @@ def measure(phases, args):
     figures = {}
     for name, function in phases.items():
         if function is None:
-            figures.update({f"{name}_{key}": None for key in ("s", "cpu_s", "peak_bytes",
-                                                              "resident_bytes")})
+            figures.update({f"{name}_{key}": None for key in ("s", "cpu_s", "peak_bytes")})
             continue
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
             function = synchronized(function)
-        resident = ResidentMemory()
-        wall, cpu = median_time(function, args.steps, warmup=1,
-                                during=resident if args.device == "cpu" else None)
+        wall, cpu = median_time(function, args.steps, warmup=1)
         images_per_call = args.batch_size if name == "infer" else 1
         figures.update({f"{name}_s": wall / images_per_call,
                         f"{name}_cpu_s": cpu / images_per_call,
-                        f"{name}_peak_bytes": peak_bytes(args.device),
-                        f"{name}_resident_bytes": resident.largest})
+                        f"{name}_peak_bytes": peak_bytes(args.device)})
     return figures
 
 

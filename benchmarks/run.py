@@ -24,8 +24,8 @@ them by measurement on the machine at hand. A cell that fails or runs past
 
 Writes to `--out`: `results.json` (the machine, the options, a record per cell),
 `results.md` (a table per backend, mode and routes: seconds per training step and per
-image; memory over the process's after its imports, at its peak (XLA's compilation included)
-and while the timed calls ran; the ratios) and `results.png` (time and peak memory against
+image; peak memory over the process's after its imports (XLA's compilation included); the
+ratios) and `results.png` (time and peak memory against
 resolution, and against batch size when several are given).
 `--plot RESULTS.json [MORE.json ...]` redraws the table and the figure from results files,
 the later runs' cells replacing the first's of the same model, size, batch size and run
@@ -146,11 +146,10 @@ def _print(model, size, batch_size, run, figures):
     print(f"{model:9} {size:4} b{batch_size} {run:22} {text}", flush=True)
 
 
-def _working(figures, figure, kind="peak"):
-    """GiB over the baseline: the peak after `figure`'s timings ("peak"), or the largest
-    resident memory during them ("resident")."""
-    value = figures.get(f"{figure}_{kind}_bytes")
-    return None if value is None else (value - figures.get("baseline_bytes", 0)) / GIB
+def _working(figures, figure):
+    """GiB of working memory: the peak after `figure`'s timings over the baseline."""
+    peak = figures.get(f"{figure}_peak_bytes")
+    return None if peak is None else (peak - figures.get("baseline_bytes", 0)) / GIB
 
 
 def _cell(value, digits=3):
@@ -164,24 +163,22 @@ def table(records):
     for run in dict.fromkeys(map(_run_name, records)):
         lines += [f"\n**{run}**\n",
                   "| model | size | batch | s / train step (reference) | s / image (reference) "
-                  "| GiB peak: train / image (reference) | GiB while stepping: train / image "
-                  "(reference) | ratio train | ratio image |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| GiB peak: train / image (reference) | ratio train | ratio image |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in records:
             if _run_name(r) != run:
                 continue
             if "error" in r:
                 lines.append(f"| {r['model']} | {r['size']} | {r['batch_size']} | "
-                             f"{r['error']} | | | | | |")
+                             f"{r['error']} | | | | |")
                 continue
             theirs = r.get("reference") or {}
             cells = [f"{_cell(r.get(f'{f}_s'))} ({_cell(theirs.get(f'{f}_s'))})"
                      for f, _ in FIGURES]
-            for kind in ("peak", "resident"):
-                ours_memory = "/".join(_cell(_working(r, f, kind), 2) for f, _ in FIGURES)
-                theirs_memory = "/".join(_cell(_working(theirs, f, kind), 2)
-                                         for f, _ in FIGURES) if theirs else "—"
-                cells.append(f"{ours_memory} ({theirs_memory})")
+            theirs_memory = "/".join(_cell(_working(theirs, f), 2)
+                                     for f, _ in FIGURES) if theirs else "—"
+            cells.append("/".join(_cell(_working(r, f), 2) for f, _ in FIGURES)
+                         + f" ({theirs_memory})")
             lines.append(f"| {r['model']} | {r['size']} | {r['batch_size']} | "
                          + " | ".join(cells)
                          + f" | {_cell(r.get('ratio_train'), 2)} | "

@@ -21,9 +21,9 @@ On random inputs with the keys and dtypes the model trains on, it times inferenc
 after a warm-up call that compiles it; both return NumPy values, so each timing includes the
 device's work. Memory: on a CPU the process's peak resident memory (`ru_maxrss`) after the
 imports (`baseline_bytes`), after the inference timings and after the training timings (the
-high-water mark, so inference comes first; XLA's compilation included), and the largest
-resident memory while the timed calls ran (`*_resident_bytes`: what the steps work in,
-compilation excluded); on a GPU the device's peak allocation. Prints one
+high-water mark, so inference comes first; XLA's compilation included: the allocator
+keeps what the compiler freed, so the memory of the steps alone is not told apart); on a
+GPU the device's peak allocation. Prints one
 JSON line (and writes it, with the machine, to `--out`); an error, as a JSON line
 `{"error": ...}`, exit status 1. Runs without TensorFlow installed
 (under JAX): the inputs are NumPy.
@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 import keras_i2i  # noqa: E402  (imported before the memory baseline)
 from keras_i2i import presets as preset_lib  # noqa: E402
-from timing import ResidentMemory, machine, median_time, write_results  # noqa: E402
+from timing import machine, median_time, write_results  # noqa: E402
 
 # model -> (class, the preset compared with the reference, its base width's argument)
 MODELS = {
@@ -167,12 +167,9 @@ def measure(model, size, batch_size, steps, peak):
               "train": (lambda: model.train_on_batch(batch), 1)}
     figures = {}
     for name, (function, per_call) in phases.items():
-        resident = ResidentMemory()
-        wall, cpu = median_time(function, steps, warmup=1,
-                                during=None if peak.accelerator else resident)
+        wall, cpu = median_time(function, steps, warmup=1)
         figures.update({f"{name}_s": wall / per_call, f"{name}_cpu_s": cpu / per_call,
-                        f"{name}_peak_bytes": peak(),
-                        f"{name}_resident_bytes": resident.largest})
+                        f"{name}_peak_bytes": peak()})
     return figures
 
 

@@ -2,13 +2,11 @@
 Keras is imported only to describe the machine, so the PyTorch reference scripts, which run
 without it, time their calls here too."""
 
-import contextlib
 import importlib
 import json
 import os
 import platform
 import statistics
-import threading
 import time
 
 
@@ -22,55 +20,18 @@ def seconds_per_call(function, repeats, warmup):
     return (time.perf_counter() - start) / repeats
 
 
-def median_time(function, steps, warmup=2, during=None):
+def median_time(function, steps, warmup=2):
     """Median wall-clock and CPU seconds (all threads of the process) of `function()` over
-    `steps` calls after `warmup` calls; `during`: a context entered around the timed calls
-    alone (a `ResidentMemory`)."""
+    `steps` calls after `warmup` calls."""
     for _ in range(warmup):
         function()
     walls, cpus = [], []
-    with during or contextlib.nullcontext():
-        for _ in range(steps):
-            wall, cpu = time.perf_counter(), time.process_time()
-            function()
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
+    for _ in range(steps):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
     return statistics.median(walls), statistics.median(cpus)
-
-
-class ResidentMemory:
-    """The largest resident memory of this process, in bytes, sampled every `interval`
-    seconds while the context is open (`largest`; None where /proc/self/statm is not): the
-    memory the calls inside it work in, without the earlier peaks the process's high-water
-    mark (`ru_maxrss`) keeps, such as a compiler's."""
-
-    STATM = "/proc/self/statm"
-
-    def __init__(self, interval=0.005):
-        self.interval, self.largest = interval, None
-        self._stop = threading.Event()
-        self._thread = None
-
-    def _resident(self):
-        with open(self.STATM) as file:
-            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _sample(self):
-        while not self._stop.wait(self.interval):
-            self.largest = max(self.largest or 0, self._resident())
-
-    def __enter__(self):
-        if os.path.exists(self.STATM):
-            self.largest = self._resident()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exception):
-        if self._thread:
-            self._stop.set()
-            self._thread.join()
-            self.largest = max(self.largest, self._resident())
 
 
 def seconds(figures):
