@@ -240,11 +240,15 @@ def plot(results, path):
                   else f"{fixed[along]}x{fixed[along]}")
             ax.set_title(f"{label}, {at}")
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=7, ncol=2)
+    legend = {label: handle for ax in axes.flat
+              for handle, label in zip(*ax.get_legend_handles_labels())}
+    labels = sorted(legend, key=lambda label: MODELS.index(label.split()[0]))
+    figure.legend([legend[label] for label in labels], labels, loc="lower center", ncol=6,
+                  fontsize=8)
     machine = results["machine"]
     figure.suptitle(f"keras-i2i, {machine['processor']} ({machine['cpus']} CPUs), "
                     f"{results['date']}; dashed: the reference PyTorch code")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04 + 0.02 * len(labels) / 6, 1, 1))
     figure.savefig(path, dpi=80)
 
 
