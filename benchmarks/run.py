@@ -45,6 +45,7 @@ HERE = pathlib.Path(__file__).parent
 MODELS = ("spade", "pix2pixhd", "munit", "drit", "mdmm", "init", "vid2vid")
 FIXED_WIDTH = ("drit", "mdmm")  # the reference code's widths are fixed
 PAIRS = ("drit", "mdmm")  # batch sizes count pairs of images (the reference's batch of 2)
+REFERENCES = ("spade", "pix2pixhd", "munit", "drit", "vid2vid")  # what reference.py builds
 FIGURES = (("train", "s / training step"), ("infer", "s / image"))
 GIB = 2**30
 
@@ -292,9 +293,10 @@ def machine():
 
 def _pair(text):
     model, _, path = text.partition("=")
-    if model not in MODELS or not path:
+    if model not in REFERENCES or not path:
         raise argparse.ArgumentTypeError(
-            f"expected MODEL=CHECKOUT with MODEL one of {', '.join(MODELS)}, got {text!r}")
+            f"expected MODEL=CHECKOUT with MODEL one of {', '.join(REFERENCES)} (the models "
+            f"reference.py builds), got {text!r}")
     return model, path
 
 

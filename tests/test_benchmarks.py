@@ -93,6 +93,8 @@ def test_the_table_and_figure_of_a_results_file(tmp_path):
 def test_bad_options_are_named():
     process = _run("--reference", "spade")
     assert process.returncode == 2 and "expected MODEL=CHECKOUT" in process.stderr
+    process = _run("--reference", "init=INIT")
+    assert process.returncode == 2 and "one of spade, pix2pixhd, munit, drit, vid2vid" in process.stderr
     process = _run("--reference", "spade=/no/such/folder")
     assert process.returncode == 2 and "/no/such/folder: no such folder" in process.stderr
 
