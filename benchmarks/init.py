@@ -4,7 +4,7 @@
         [--modes graph xla] [--out results/init.json]
 
 INIT has no reference code to time against; its network is MUNIT's (whose port is timed
-against the reference in `benchmarks/munit.py`) plus the object branch, so this times `INIT`
+against the reference in `benchmarks/run.py`) plus the object branch, so this times `INIT`
 beside `MUNIT` at the same widths on the same images, in the same process: the ratio is the
 object branch's cost. Configuration: the `--preset` (default `sunny2night`: MUNIT's default
 widths, objects cropped to 64x64, the cross-cycle loss, which MUNIT gets too), `--size`
