@@ -27,10 +27,7 @@ changed).
 """
 
 import argparse
-import json
 import os
-import pathlib
-import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 from keras_i2i.models.drit import DRIT  # noqa: E402
 
-from timing import machine, median_time, seconds, write_results  # noqa: E402
+from timing import machine, median_time, reference_figures, seconds, write_results  # noqa: E402
 
 
 D_ITER = 3  # the reference's --d_iter: iterations per cycle, and per Keras step
@@ -50,15 +47,8 @@ def reference_timings(torch_python, src, size, steps):
     """`reference.py`'s DRIT figures under this script's names: a step is its training cycle
     of `D_ITER` iterations (`D_ITER - 1` content iterations and a full one) of `IMAGES`
     images per domain, an iteration a third of it, a translation its inference per image."""
-    script = pathlib.Path(__file__).with_name("reference.py")
-    process = subprocess.run(
-        [torch_python, str(script), "--model", "drit", "--src", src,
-         "--size", str(size), str(size), "--batch-size", str(IMAGES), "--steps", str(steps)],
-        capture_output=True, text=True)
-    if process.returncode:
-        last = (process.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"{torch_python} {script.name} failed: {last}")
-    results = json.loads(process.stdout.strip().splitlines()[-1])
+    results = reference_figures(torch_python, ["--model", "drit", "--src", src, "--size", size,
+                                                size, "--batch-size", IMAGES, "--steps", steps])
     figures = {"torch": results["torch"], "threads": results["threads"]}
     for unit in ("s", "cpu_s"):
         figures[f"step_{unit}"] = results[f"train_{unit}"]

@@ -37,41 +37,19 @@ import itertools
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from timing import run_json  # noqa: E402
+
 MODELS = ("spade", "pix2pixhd", "munit", "drit", "mdmm", "init", "vid2vid")
 FIXED_WIDTH = ("drit", "mdmm")  # the reference code's widths are fixed
 PAIRS = ("drit", "mdmm")  # batch sizes count pairs of images (the reference's batch of 2)
 REFERENCES = ("spade", "pix2pixhd", "munit", "drit", "vid2vid")  # what reference.py builds
 FIGURES = (("train", "s / training step"), ("infer", "s / image"))
 GIB = 2**30
-
-
-def _last_json(process, command):
-    """The JSON object on `process`'s last line of output (the cell's figures or its
-    `{"error": ...}`), or `{"error": ...}` of its last line of errors."""
-    lines = process.stdout.strip().splitlines()
-    if lines and lines[-1].startswith("{"):
-        figures = json.loads(lines[-1])
-        if "error" in figures:
-            figures["error"] = f"{command}: {figures['error'][:300]}"
-        return figures
-    errors = (process.stderr.strip() or process.stdout.strip() or "no output").splitlines()
-    return {"error": f"{command}: exit {process.returncode}: {errors[-1][:300]}"}
-
-
-def run_cell(command, timeout, env=None):
-    """Runs one cell's script; its JSON line, or `{"error": ...}`."""
-    name = pathlib.Path(command[1]).name
-    try:
-        process = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                 cwd=HERE, env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired:
-        return {"error": f"{name}: past the {timeout} s timeout"}
-    return _last_json(process, name)
 
 
 def ours(model, size, batch_size, width, backend, mode, routes, args):
@@ -82,7 +60,7 @@ def ours(model, size, batch_size, width, backend, mode, routes, args):
     env = {"KERAS_BACKEND": backend, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     if routes != "default":
         env["KERAS_I2I_CONV_ROUTES"] = routes
-    return run_cell(command, args.timeout, env)
+    return run_json(command, args.timeout, env)
 
 
 def reference(model, size, batch_size, width, args):
@@ -93,7 +71,7 @@ def reference(model, size, batch_size, width, args):
                "--device", args.reference_device]
     if width:
         command += ["--width", str(width)]
-    return run_cell(command, args.timeout)
+    return run_json(command, args.timeout)
 
 
 def ratios(record):

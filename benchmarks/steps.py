@@ -30,7 +30,6 @@ JSON line (and writes it, with the machine, to `--out`); an error, as a JSON lin
 """
 
 import argparse
-import ast
 import json
 import os
 import re
@@ -44,6 +43,7 @@ import numpy as np  # noqa: E402
 
 import keras_i2i  # noqa: E402  (imported before the memory baseline)
 from keras_i2i import presets as preset_lib  # noqa: E402
+from keras_i2i.cli.arguments import literal  # noqa: E402
 from timing import machine, median_time, write_results  # noqa: E402
 
 # model -> (class, the preset compared with the reference, its base width's argument)
@@ -185,13 +185,6 @@ def one_line(error):
     return f"{type(error).__name__}: {' '.join(message.split())}"
 
 
-def _value(text):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def parse_size(text):
     """"HxW" (or "S" for S x S) -> (H, W)."""
     sides = tuple(int(n) for n in text.lower().split("x"))
@@ -216,7 +209,7 @@ def main(argv=None):
         parser.error(f"--mode graph needs TensorFlow; {keras.backend.backend()} compiles "
                      "every step with XLA (--mode xla)")
 
-    overrides = {name: _value(value) for name, value in (s.split("=", 1) for s in args.set)}
+    overrides = {name: literal(value) for name, value in (s.split("=", 1) for s in args.set)}
     if args.size and args.model == "spade":
         overrides["image_size"] = args.size  # its generator's first map follows it
     if args.size and args.model == "mdmm":

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 
 
@@ -60,3 +61,33 @@ def write_results(results, path):
     if path:
         with open(path, "w") as file:
             json.dump(results, file, indent=2)
+
+
+def run_json(command, timeout=None, env=None):
+    """Runs a benchmark script (`command`: [python, script, ...]) in this folder; the JSON
+    object of its last line of output (its figures or its `{"error": ...}`), or `{"error":
+    ...}` naming the script, its exit status and its last line of errors."""
+    name = os.path.basename(command[1])
+    try:
+        process = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                 cwd=os.path.dirname(os.path.abspath(__file__)),
+                                 env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return {"error": f"{name}: past the {timeout} s timeout"}
+    lines = process.stdout.strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        figures = json.loads(lines[-1])
+        if "error" in figures:
+            figures["error"] = f"{name}: {figures['error'][:300]}"
+        return figures
+    errors = (process.stderr.strip() or process.stdout.strip() or "no output").splitlines()
+    return {"error": f"{name}: exit {process.returncode}: {errors[-1][:300]}"}
+
+
+def reference_figures(torch_python, arguments):
+    """`reference.py`'s figures for `arguments`, run by `torch_python`; exits with its error."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.py")
+    figures = run_json([torch_python, script, *map(str, arguments)])
+    if "error" in figures:
+        raise SystemExit(f"{torch_python} {figures['error']}")
+    return figures

@@ -45,10 +45,7 @@ compilation.
 """
 
 import argparse
-import json
 import os
-import pathlib
-import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -59,7 +56,7 @@ import tensorflow as tf  # noqa: E402
 from keras_i2i.data import synthetic  # noqa: E402
 from keras_i2i.models.vid2vid import Vid2Vid  # noqa: E402
 
-from timing import machine, median_time, seconds, write_results  # noqa: E402
+from timing import machine, median_time, reference_figures, seconds, write_results  # noqa: E402
 
 PRESET = "cityscapes_512"
 OUTPUTS = ("image", "image_raw", "flow", "weight")
@@ -71,15 +68,9 @@ MODES = ("graph", "xla")
 def reference_timings(torch_python, src, ngf, height, width, steps):
     """`reference.py`'s vid2vid figures, batch 1, run by `torch_python`, under this script's
     names (`COMPARED`)."""
-    script = pathlib.Path(__file__).with_name("reference.py")
-    process = subprocess.run(
-        [torch_python, str(script), "--model", "vid2vid", "--src", src, "--width", str(ngf),
-         "--size", str(height), str(width), "--batch-size", "1", "--steps", str(steps)],
-        capture_output=True, text=True)
-    if process.returncode:
-        last = (process.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"{torch_python} {script.name} failed: {last}")
-    results = json.loads(process.stdout.strip().splitlines()[-1])
+    results = reference_figures(torch_python, [
+        "--model", "vid2vid", "--src", src, "--width", ngf, "--size", height, width,
+        "--batch-size", 1, "--steps", steps])
     return {"torch": results["torch"], "ngf": ngf, "size": f"{width}x{height}",
             "parameters": results["config"]["parameters"]["G"],
             **{f"{ours}_{unit}": results[f"{theirs}_{unit}"]
