@@ -29,6 +29,7 @@ from PIL import Image
 
 from keras_i2i import presets as preset_lib
 from keras_i2i import visualize
+from keras_i2i.machine import cache_dir
 from keras_i2i.data.synthetic import CLASS_NAMES, THING_CLASSES, procedural
 from keras_i2i.data.synthetic.datasets import scene_sample
 
@@ -303,13 +304,6 @@ def _default_size(model, dataset):
 # ------------------------------------------------------------------ the default models
 
 
-def cache_dir():
-    """Where the default models are kept: `$KERAS_I2I_CACHE/demo`, by default
-    `~/.cache/keras_i2i/demo`."""
-    root = os.environ.get("KERAS_I2I_CACHE") or pathlib.Path.home() / ".cache" / "keras_i2i"
-    return pathlib.Path(root) / "demo"
-
-
 def default_preset(name):
     """The run folder of the default `name` model: trained by `keras-i2i train` on the
     synthetic scenes the first time (`DEFAULT_TRAINING`; a stopped training resumes), then
@@ -317,7 +311,7 @@ def default_preset(name):
     if name not in DEFAULT_TRAINING:
         raise ValueError(f"--model {name}: the demo has no default model of it; pass --preset "
                          f"(defaults: {', '.join(DEFAULT_TRAINING)}).")
-    run = cache_dir() / name
+    run = cache_dir("demo", name)  # the default models' runs
     if not preset_lib.is_preset_dir(run / "preset"):
         from keras_i2i.cli import arguments, train
 

@@ -5,6 +5,13 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tempfile
+
+# The tests run as on a machine where nothing was measured or cached: a fresh cache (no
+# measurement of the convolution routes, so the layers convolve plainly unless a test or
+# KERAS_I2I_CONV_ROUTES turns the routes on; no demo models).
+os.environ["KERAS_I2I_CACHE"] = tempfile.mkdtemp(prefix="keras_i2i_tests_")
+
 import gc
 import pathlib
 

@@ -6,16 +6,12 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-
-import keras_i2i
 
 BENCHMARKS = pathlib.Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import run  # noqa: E402
-import steps  # noqa: E402
 
 
 def _run(*args, **kwargs):
@@ -97,19 +93,3 @@ def test_bad_options_are_named():
     assert process.returncode == 2 and "one of spade, pix2pixhd, munit, drit, vid2vid" in process.stderr
     process = _run("--reference", "spade=/no/such/folder")
     assert process.returncode == 2 and "/no/such/folder: no such folder" in process.stderr
-
-
-@pytest.mark.parametrize("name", ["MDMM", "INIT", "Vid2Vid", "Pix2PixHD"])
-def test_random_batches_are_what_the_models_train_on(name):
-    """`steps.random_batch` for the models whose batches differ from SPADE's: one eager
-    training step and inference of the synthetic preset run on them."""
-    features = {"instance_feat": False} if name == "Pix2PixHD" else {}  # as label2city_512p
-    model = getattr(keras_i2i, name).from_preset("synthetic", **features)
-    model.compile(run_eagerly=True)
-    size = (model.crop_size,) * 2 if name == "MDMM" else (64, 64)
-    batch, inputs = steps.random_batch(model, size, 1)
-    logs = model.train_on_batch(batch, return_dict=True)
-    assert all(np.isfinite(value) for value in logs.values())
-    outputs = model.predict_on_batch(inputs)
-    first = next(iter(outputs.values())) if isinstance(outputs, dict) else outputs
-    assert first.shape[0] == 1 and first.shape[-3:-1] == size

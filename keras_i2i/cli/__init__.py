@@ -1,4 +1,5 @@
-"""The `keras-i2i` command: train, test, translate, export, convert, and list presets.
+"""The `keras-i2i` command: train, test, translate, export, convert, evaluate, list presets,
+and measure the convolution routes on this machine.
 
     keras-i2i presets
     keras-i2i train --model spade --preset cityscapes --data datasets/cityscapes --out runs/spade
@@ -6,6 +7,7 @@
     keras-i2i translate --model spade --preset runs/spade labels/ --with instance=inst/ --out r/
     keras-i2i export --model spade --preset runs/spade --out serving/spade/1
     keras-i2i convert --model spade --checkpoint latest_net_G.pth --preset cityscapes --out p/
+    keras-i2i tune-routes [--model pix2pixhd --size 256 --width 32]
 
 `train` writes into its `--out` folder: `opt.txt` and `options.json` (the run's options),
 `checkpoints/` (resumed from when the same command runs again), `samples/` (titled input |

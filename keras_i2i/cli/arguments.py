@@ -87,6 +87,7 @@ def parser(model_spec=None):
     _synthetic_command(commands)
     _demo_command(commands)
     _evaluate_command(commands)
+    _tune_routes_command(commands)
     return root
 
 
@@ -362,6 +363,26 @@ def _demo_command(commands):
     demo.add_argument("--host", default="127.0.0.1",
                       help="address to serve on (0.0.0.0: every network interface)")
     demo.add_argument("--port", type=int, default=7860)
+
+
+def _tune_routes_command(commands):
+    tune = commands.add_parser(
+        "tune-routes", help="measure whether the convolution routes are faster on this machine",
+        description="Times a model's training step and inference with this package's "
+                    "convolution routes (keras_i2i/layers/conv_routes.py) and without, on "
+                    "random inputs under XLA (about two minutes with the defaults on a "
+                    "2-core CPU), and records which is faster, for training and for "
+                    "inference, in $KERAS_I2I_CACHE/conv_routes.json (default "
+                    "~/.cache/keras_i2i) for this processor, backend and version. Unmeasured "
+                    "machines convolve plainly; KERAS_I2I_CONV_ROUTES=on|off overrides.")
+    tune.add_argument("--model", default="pix2pixhd",
+                      help="the model timed (default pix2pixhd; best: the one you train)")
+    tune.add_argument("--preset", help="its preset (default: label2city_512p, cityscapes, "
+                                       "edges2shoes, ... as benchmarks/run.py)")
+    tune.add_argument("--size", type=size, default=(256, 256), help="image size (256)")
+    tune.add_argument("--width", type=int, default=32, help="base width, ngf or dim (32)")
+    tune.add_argument("--batch-size", type=int, default=1)
+    tune.add_argument("--steps", type=int, default=5, help="timed rounds (5)")
 
 
 # ------------------------------------------------------------------ a model's own options

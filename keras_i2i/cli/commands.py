@@ -20,7 +20,7 @@ def run(args):
     handlers = {"presets": presets, "train": train.train, "test": generate.test,
                 "translate": generate.translate, "export": export, "convert": convert,
                 "synthetic": write_synthetic, "demo": demo.serve,
-                "evaluate": evaluate.evaluate}
+                "evaluate": evaluate.evaluate, "tune-routes": tune_routes}
     handlers[args.command](args)
 
 
@@ -229,6 +229,27 @@ def convert(args):
         converter = getattr(importlib.import_module(module), function)
     converter(str(checkpoint), args.out, args.preset)
     print(f"Preset written to {args.out}.")
+
+
+def tune_routes(args):
+    """Measures the convolution routes on this machine and records the choice."""
+    from keras_i2i import speed
+    from keras_i2i.layers import conv_routes
+
+    if args.model not in speed.MODELS:
+        raise ValueError(f"--model {args.model}: expected one of {', '.join(speed.MODELS)}.")
+    for option, value in (("--width", args.width), ("--batch-size", args.batch_size),
+                          ("--steps", args.steps)):
+        if value < 1:
+            raise ValueError(f"{option} {value}: expected a positive number.")
+    choice = speed.tune_routes(args.model, args.preset, args.size, args.width, args.batch_size,
+                               args.steps)
+    conv_routes.save_choice(choice)
+    for phase, title in (("train", "Training step"), ("infer", "Inference")):
+        figures = choice[f"{phase}_s"]
+        print(f"{title}: {figures['routes']:.3f} s with the routes, {figures['plain']:.3f} s "
+              f"without: routes {'on' if choice[phase] else 'off'}.")
+    print(f"Recorded in {conv_routes.choices_path()} for {conv_routes.machine_key()}.")
 
 
 def presets(args):

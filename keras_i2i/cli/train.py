@@ -18,6 +18,7 @@ from keras_i2i.callbacks import (
     writes_files,
 )
 from keras_i2i.cli import arguments, commands
+from keras_i2i.layers import conv_routes
 from keras_i2i.models import registry
 
 OPTIONS_FILE = "options.json"
@@ -77,6 +78,7 @@ def train(args):
         TensorBoardScalars(out / "logs", every=args.log_every),
         SampleGrid(shown, out / "samples", out / "logs", every=sample_every),
     ]
+    print(conv_routes.describe())
     model.fit(dataset, epochs=epochs, callbacks=callbacks, verbose=args.verbose, shuffle=False)
     if not writes_files(model):
         return

@@ -12,6 +12,7 @@ from keras import ops
 from keras_i2i.layers import conv_routes
 from keras_i2i.layers.padding import PAD_TYPES, pad2d, upsample_nearest  # noqa: F401
 
+
 @keras.saving.register_keras_serializable(package="keras_i2i")
 class ReflectionPadding2D(keras.layers.Layer):
     """`nn.ReflectionPad2d(padding)`: (B, H, W, C) -> (B, H + 2p, W + 2p, C)."""
@@ -243,15 +244,16 @@ class Conv2D(_Convolution):
             labels = ops.argmax(inputs[..., :n], axis=-1)
             lookup = conv_routes.one_hot_conv(labels, kernel[:, :, :n], self.padding,
                                               self.pad_type, bias)
-            return lookup + self._convolve(inputs[..., n:], kernel[:, :, n:])
-        y = self._convolve(inputs, kernel)
+            return lookup + self._convolve(inputs[..., n:], kernel[:, :, n:], training)
+        y = self._convolve(inputs, kernel, training)
         return y if bias is None else self._add_bias(y)
 
-    def _convolve(self, inputs, kernel):
+    def _convolve(self, inputs, kernel, training):
         """The convolution without bias: `inputs` upsampled (`upsample`), padded and
-        convolved "valid" (by a faster route of `conv_routes` where those are enabled)."""
+        convolved "valid" (by a faster route of `conv_routes` where those are enabled for
+        training steps or inference)."""
         kernel = ops.cast(kernel, self.compute_dtype)
-        if conv_routes.enabled():
+        if conv_routes.enabled(bool(training)):
             return conv_routes.convolve(inputs, kernel, self.padding, self.pad_type, self.strides,
                                         self.dilation_rate, self.upsample)
         if self.upsample == 2:
@@ -285,9 +287,10 @@ class Conv2DTranspose(_Convolution):
     `H' = (H - 1) * strides - 2 * padding + kernel_size + output_padding`, e.g. pix2pixHD's
     kernel 3, stride 2, padding 1, output_padding 1 doubles H. The full ("valid") transposed
     convolution is cropped to `[padding : padding + H']`; positions past its end that
-    `output_padding` adds receive only the bias, as in PyTorch. At inference it is computed as
-    one stride-1 convolution per output phase (`phase_conv_transpose`, faster); training
-    keeps the transposed convolution, whose gradients XLA computes faster.
+    `output_padding` adds receive only the bias, as in PyTorch. At inference, where the
+    convolution routes are enabled (`conv_routes.enabled`), it is computed as one stride-1
+    convolution per output phase (`phase_conv_transpose`); training steps keep the
+    transposed convolution, whose gradients XLA computes faster.
 
     Weights: `kernel` (k, k, filters, C_in) (PyTorch `weight` (C_in, filters, k, k)
     transposed), `bias` (filters,).
@@ -326,12 +329,12 @@ class Conv2DTranspose(_Convolution):
         self._add_kernel_and_bias((k, k, self.filters, input_shape[-1]))
 
     def call(self, inputs, training=None):
-        if training or not conv_routes.enabled():  # XLA's gradients of it are the faster ones
-            y = self._transposed_conv(inputs)
-        else:
+        if not training and conv_routes.enabled(training=False):
             y = conv_routes.phase_conv_transpose(
                 inputs, self.kernel, self.strides, self.padding, self.output_padding
             )
+        else:  # in training steps too: XLA's gradients of it are the faster ones
+            y = self._transposed_conv(inputs)
         return self._add_bias(y) if self.use_bias else y
 
     def _transposed_conv(self, inputs):

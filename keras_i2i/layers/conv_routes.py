@@ -1,17 +1,20 @@
 """Faster routes to the convolutions of `keras_i2i.layers.conv`, measured on CPUs under
 TensorFlow: each gives the plain convolution's values (tested), by another computation.
 
-`Conv2D` and `Conv2DTranspose` take them when `enabled()`: by default under TensorFlow on
-machines without a GPU, where they were measured to win (see each function). On GPUs under
-JAX the whole networks with them ran at 0.85-1.04x the time of the plain convolutions and
-made XLA compile pix2pixHD's training step 8x longer, so there the layers convolve plainly.
-Processors differ: the environment variable `KERAS_I2I_CONV_ROUTES` (`on` / `off`) overrides
-the default, and `benchmarks/run.py --conv-routes on off` measures which wins on the machine
-at hand.
+Whether they win depends on the processor: on an Intel Xeon (AVX-512, AMX) they made
+inference faster and training steps 6-12% slower; on an AMD EPYC training steps 5-15% faster
+and inference as fast or faster (SPADE, pix2pixHD, MUNIT at 256 x 256); on GPUs under
+JAX whole networks ran at 0.85-1.04x the plain convolutions' time and XLA compiled pix2pixHD's
+training step 8x longer. So no fixed rule chooses them: `Conv2D` and `Conv2DTranspose` take
+them where `enabled()`, i.e. where `keras-i2i tune-routes` measured them faster on this
+machine, for training steps and for inference apart (`measured_choice`), or where the
+environment variable `KERAS_I2I_CONV_ROUTES` (`on` / `off`) says so; else they convolve
+plainly.
 """
 
 import contextlib
 import functools
+import json
 import os
 import threading
 
@@ -20,26 +23,119 @@ import numpy as np
 from keras import ops
 
 from keras_i2i.layers.padding import pad2d, upsample_nearest
-
+from keras_i2i.machine import cache_dir, processor
 
 SWITCH = "KERAS_I2I_CONV_ROUTES"
+CHOICES_FILE = "conv_routes.json"  # in `keras_i2i.machine.cache_dir()`
+PHASES = ("train", "infer")
+
+_forced = threading.local()
+
+
+def enabled(training=False):
+    """Whether the layers take these routes in a training step (`training`) or at inference:
+    inside `forced()` its value; else `KERAS_I2I_CONV_ROUTES` (`on` / `off`) when set; else
+    what `keras-i2i tune-routes` measured on this machine; else False."""
+    forced = getattr(_forced, "value", None)
+    if forced is not None:
+        return forced
+    switch = os.environ.get(SWITCH, "").lower()
+    if switch not in ("", "on", "off"):
+        raise ValueError(f"{SWITCH} must be 'on' or 'off' (or unset: as `keras-i2i "
+                         f"tune-routes` measured on this machine), got {os.environ[SWITCH]!r}")
+    if switch:
+        return switch == "on"
+    choice = measured_choice()
+    return bool(choice and choice["train" if training else "infer"])
+
+
+def describe():
+    """One line: whether the layers take the routes here, and why."""
+    for training in (True, False):
+        enabled(training)  # refuses a bad switch
+    if os.environ.get(SWITCH):
+        return f"Convolution routes {os.environ[SWITCH].lower()} ({SWITCH})."
+    choice = measured_choice()
+    if choice is None:
+        return ("Convolution routes: plain convolutions (not measured on this machine; "
+                "`keras-i2i tune-routes` measures them).")
+    return (f"Convolution routes {'on' if choice['train'] else 'off'} for training, "
+            f"{'on' if choice['infer'] else 'off'} for inference (measured by `keras-i2i "
+            f"tune-routes` on {choice.get('measured', 'an earlier day')}).")
+
+
+@contextlib.contextmanager
+def forced(on):
+    """Within this context (in this thread) the layers take the routes (`on`) or not,
+    whatever the switch and the measurement say: for measuring them."""
+    previous = getattr(_forced, "value", None)
+    _forced.value = bool(on)
+    try:
+        yield
+    finally:
+        _forced.value = previous
+
+
+def machine_key():
+    """What a measurement holds for: the device (the processor, or the first accelerator's
+    kind), the Keras backend and its version, Keras's version."""
+    backend = keras.backend.backend()
+    device = processor()
+    if backend == "jax":
+        import jax
+
+        first = jax.devices()[0]
+        version = jax.__version__
+        device = device if first.platform == "cpu" else first.device_kind
+    else:
+        import tensorflow as tf
+
+        version = tf.__version__
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return f"{device} | {backend} {version} | keras {keras.__version__}"
+
+
+def choices_path():
+    return cache_dir(CHOICES_FILE)
+
+
+def _read_choices(path):
+    """`{machine_key: choice}` from `path` ({} when it does not exist)."""
+    if not path.exists():
+        return {}
+    try:
+        choices = json.loads(path.read_text())
+        if isinstance(choices, dict) and all(
+                isinstance(c, dict) and all(isinstance(c.get(p), bool) for p in PHASES)
+                for c in choices.values()):
+            return choices
+        problem = "entries without true/false 'train' and 'infer'"
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problem = f"not JSON ({error})"
+    raise ValueError(f"{path}: {problem}; expected the convolution routes measured by "
+                     "`keras-i2i tune-routes` (delete the file, or run it again)")
 
 
 @functools.cache
-def enabled():
-    """Whether the layers take these routes: `KERAS_I2I_CONV_ROUTES` (`on` / `off`) when
-    set, else TensorFlow and no GPU."""
-    switch = os.environ.get(SWITCH, "").lower()
-    if switch not in ("", "on", "off"):
-        raise ValueError(f"{SWITCH} must be 'on' or 'off' (or unset: on under TensorFlow "
-                         f"without a GPU), got {os.environ[SWITCH]!r}")
-    if switch:
-        return switch == "on"
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
+def measured_choice():
+    """This machine's measurement (`{"train": bool, "infer": bool, ...}`, see `save_choice`)
+    from `$KERAS_I2I_CACHE/conv_routes.json`, or None. Read once per process."""
+    return _read_choices(choices_path()).get(machine_key())
 
-    return not tf.config.list_logical_devices("GPU")
+
+def save_choice(choice):
+    """Records `choice` (`{"train": bool, "infer": bool}` and its figures) as this machine's,
+    keeping the other machines' in the file (replaced whole, never half written)."""
+    path = choices_path()
+    choices = _read_choices(path)
+    choices[machine_key()] = choice
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(choices, indent=2))
+    os.replace(partial, path)
+    measured_choice.cache_clear()
 
 
 def convolve(x, kernel, padding, pad_type, strides, dilation_rate, upsample):

@@ -12,6 +12,13 @@ from tests.testing import run_layer_test, run_on_two_replicas
 rng = np.random.default_rng(0)
 
 
+@pytest.fixture
+def routes_on(monkeypatch):
+    """The layers take the convolution routes (`conv_routes`), which the tests' unmeasured
+    machine would not."""
+    monkeypatch.setenv("KERAS_I2I_CONV_ROUTES", "on")
+
+
 def _loaded_conv(weight, bias, **kwargs):
     layer = Conv2D(weight.shape[0], weight.shape[2], use_bias=bias is not None, **kwargs)
     layer.build((None, None, None, weight.shape[1]))
@@ -96,7 +103,7 @@ def test_spectral_norm_training_runs_one_power_iteration():
 )
 @pytest.mark.parametrize("training", [False, True])  # output phases / transposed convolution
 def test_conv2d_transpose_matches_pytorch_semantics(kernel_size, strides, padding, output_padding,
-                                                    training):
+                                                    training, routes_on):
     x = rng.normal(size=(2, 5, 7, 4)).astype("float32")
     weight = rng.normal(size=(4, 6, kernel_size, kernel_size)).astype("float32")
     bias = rng.normal(size=(6,)).astype("float32")
@@ -127,7 +134,7 @@ def test_conv2d_layer_contract():
 
 @pytest.mark.parametrize("kernel_size", [3, 5, 7])
 @pytest.mark.parametrize("pad_type", ["zeros", "reflect", "replicate"])
-def test_upsampled_conv_is_nearest_upsampling_then_conv(kernel_size, pad_type):
+def test_upsampled_conv_is_nearest_upsampling_then_conv(kernel_size, pad_type, routes_on):
     x = rng.normal(size=(2, 5, 6, 3)).astype("float32")
     weight = rng.normal(size=(4, 3, kernel_size, kernel_size)).astype("float32")
     bias = rng.normal(size=(4,)).astype("float32")
@@ -181,7 +188,7 @@ def _record_calls(monkeypatch, module, name):
 @pytest.mark.parametrize("kernel_size, pad_type", [(3, "reflect"), (4, "zeros"), (1, "zeros")])
 @pytest.mark.parametrize("jit", [False, True])
 def test_matmul_gradients_equal_the_convolution_gradients(monkeypatch, kernel_size, pad_type,
-                                                           jit):
+                                                           jit, routes_on):
     """Stride-1 convolutions of small static inputs take their gradients as matrix products
     (`conv_with_matmul_gradients`); the values are those of the plain convolution's."""
     from keras_i2i.layers import conv_routes as conv_module
@@ -231,7 +238,7 @@ def _check_fast_path(monkeypatch, layer, x, name, plain, jit):
 
 @pytest.mark.parametrize("size", [(8, 10), (9, 11)])
 @pytest.mark.parametrize("jit", [False, True])
-def test_stride_2_even_kernels_run_as_block_convolutions(monkeypatch, size, jit):
+def test_stride_2_even_kernels_run_as_block_convolutions(monkeypatch, size, jit, routes_on):
     """A 4 x 4 stride-2 convolution of a static input runs as a stride-1 convolution of its
     2 x 2 blocks (`space_to_depth_conv`): the values and gradients of the plain one."""
     x = tf.constant(rng.normal(size=(2, *size, 5)), "float32")
@@ -307,7 +314,7 @@ def test_one_hot_channels_are_looked_up_only_for_inference_in_the_context(monkey
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_few_filters_run_as_one_matrix_product_per_pixel(monkeypatch, jit):
+def test_few_filters_run_as_one_matrix_product_per_pixel(monkeypatch, jit, routes_on):
     """A convolution to <= 4 filters runs as `tap_matmul_conv`."""
     x = tf.constant(rng.normal(size=(2, 9, 11, 8)), "float32")
     layer = Conv2D(3, 7, padding=3, pad_type="reflect")
@@ -316,7 +323,7 @@ def test_few_filters_run_as_one_matrix_product_per_pixel(monkeypatch, jit):
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_tiny_maps_run_as_one_window_matrix_product(monkeypatch, jit):
+def test_tiny_maps_run_as_one_window_matrix_product(monkeypatch, jit, routes_on):
     """A stride-1 convolution with <= 32 static output pixels runs as `windows_matmul_conv`."""
     x = tf.constant(rng.normal(size=(2, 2, 4, 8)), "float32")
     layer = Conv2D(6, 3, padding=1)
@@ -324,18 +331,78 @@ def test_tiny_maps_run_as_one_window_matrix_product(monkeypatch, jit):
                      lambda x: tf.nn.conv2d(pad2d(x, 1), layer.kernel, 1, "VALID"), jit)
 
 
-def test_the_routes_switch(monkeypatch):
-    """`KERAS_I2I_CONV_ROUTES` turns the CPU routes on or off over the default (TensorFlow
-    without a GPU: on here); another value is refused, naming it."""
+@pytest.fixture
+def unmeasured(monkeypatch, tmp_path):
+    """`conv_routes` on a machine without a measurement of the routes (a fresh cache) and
+    without the switch."""
     from keras_i2i.layers import conv_routes
 
-    for value, expected in (("off", False), ("ON", True), ("", True)):
+    monkeypatch.setenv("KERAS_I2I_CACHE", str(tmp_path))
+    monkeypatch.delenv(conv_routes.SWITCH, raising=False)
+    conv_routes.measured_choice.cache_clear()
+    yield conv_routes
+    conv_routes.measured_choice.cache_clear()
+
+
+def test_the_routes_follow_the_switch_else_the_measurement_else_none(monkeypatch, unmeasured):
+    """`enabled(training)`: `KERAS_I2I_CONV_ROUTES` when set; else this machine's recorded
+    measurement, per phase; else none (an unmeasured machine convolves plainly). A bad switch
+    is refused, naming it; `forced` wins over both."""
+    conv_routes = unmeasured
+    assert not conv_routes.enabled(True) and not conv_routes.enabled(False)
+    assert "not measured on this machine" in conv_routes.describe()
+    conv_routes.save_choice({"train": True, "infer": False, "measured": "2026-11-29"})
+    assert conv_routes.enabled(True) and not conv_routes.enabled(False)
+    assert conv_routes.describe() == ("Convolution routes on for training, off for inference "
+                                      "(measured by `keras-i2i tune-routes` on 2026-11-29).")
+    with conv_routes.forced(False):
+        assert not conv_routes.enabled(True)
+    for value, expected in (("off", False), ("ON", True)):
         monkeypatch.setenv(conv_routes.SWITCH, value)
-        conv_routes.enabled.cache_clear()
-        assert conv_routes.enabled() is expected
+        assert conv_routes.enabled(True) is conv_routes.enabled(False) is expected
+        assert conv_routes.describe() == f"Convolution routes {value.lower()} ({conv_routes.SWITCH})."
     monkeypatch.setenv(conv_routes.SWITCH, "fast")
-    conv_routes.enabled.cache_clear()
     with pytest.raises(ValueError, match="KERAS_I2I_CONV_ROUTES must be 'on' or 'off'.*'fast'"):
         conv_routes.enabled()
-    monkeypatch.delenv(conv_routes.SWITCH)
-    conv_routes.enabled.cache_clear()
+
+
+def test_measurements_of_other_machines_are_kept_and_a_bad_file_is_named(unmeasured, tmp_path):
+    import json
+
+    conv_routes = unmeasured
+    path = tmp_path / conv_routes.CHOICES_FILE
+    other = {"Other CPU | tensorflow 2.0 | keras 3.0": {"train": False, "infer": True}}
+    path.write_text(json.dumps(other))
+    conv_routes.measured_choice.cache_clear()
+    assert conv_routes.measured_choice() is None
+    conv_routes.save_choice({"train": True, "infer": True})
+    saved = json.loads(path.read_text())
+    assert saved == {**other, conv_routes.machine_key(): {"train": True, "infer": True}}
+    assert conv_routes.processor() in conv_routes.machine_key()
+    for text, problem in (("{not json", "not JSON"), ('{"x": {"train": 1}}', "entries without true/false")):
+        path.write_text(text)
+        conv_routes.measured_choice.cache_clear()
+        with pytest.raises(ValueError, match=f"{path}: {problem}.*keras-i2i tune-routes"):
+            conv_routes.enabled(True)
+        with pytest.raises(ValueError, match="delete the file"):
+            conv_routes.save_choice({"train": True, "infer": True})
+        assert path.read_text() == text  # nothing written over it
+
+
+def test_training_calls_take_the_training_routes(monkeypatch, unmeasured):
+    """With the routes measured faster for training only, a layer's training call takes them
+    and its inference call convolves plainly; a transposed convolution takes its phase route
+    only at inference, with the inference routes."""
+    conv_routes = unmeasured
+    x = tf.constant(rng.normal(size=(2, 6, 6, 4)), "float32")
+    for train, infer in ((True, False), (False, True)):
+        conv_routes.save_choice({"train": train, "infer": infer})
+        convolve = _record_calls(monkeypatch, conv_routes, "convolve")
+        phases = _record_calls(monkeypatch, conv_routes, "phase_conv_transpose")
+        conv, transpose = Conv2D(3, 3, padding=1), Conv2DTranspose(3, 3, 2, 1, 1)
+        conv(x, training=True)
+        transpose(x, training=True)
+        assert (len(convolve), len(phases)) == (int(train), 0)
+        conv(x)
+        transpose(x)
+        assert (len(convolve), len(phases)) == (int(train) + int(infer), int(infer))
