@@ -18,8 +18,9 @@ from the same minutes. `--width` sets every model's base width (`ngf`, `dim`), D
 MDMM's excepted (their reference has fixed widths), whose batch sizes count pairs of
 images per domain and iteration (their steps split an iteration's images in two; the
 reference DRIT's default batch of 2 is one pair). `--conv-routes on off` times this
-package's CPU convolution routes (`keras_i2i/layers/conv_routes.py`) on and off, to choose
-them by measurement on the machine at hand. A cell that fails or runs past
+package's convolution routes (`keras_i2i/layers/conv_routes.py`) on and off in every cell
+(`default`: as `keras-i2i tune-routes` measured on this machine, else off). A cell that
+fails or runs past
 `--timeout` is recorded with its error and the grid goes on.
 
 Writes to `--out`: `results.json` (the machine, the options, a record per cell),
@@ -292,7 +293,8 @@ def main(argv=None):
                         default=["tensorflow"])
     parser.add_argument("--conv-routes", nargs="+", choices=("default", "on", "off"),
                         default=["default"],
-                        help="KERAS_I2I_CONV_ROUTES: this package's CPU convolution routes")
+                        help="KERAS_I2I_CONV_ROUTES: this package's convolution routes "
+                             "(default: as measured on this machine, else off)")
     parser.add_argument("--reference", nargs="*", type=_pair, default=[],
                         metavar="MODEL=CHECKOUT",
                         help="the official code's folder per model (DRIT: its src/)")

@@ -19,10 +19,11 @@ device's work. Memory: on a CPU the process's peak resident memory (`ru_maxrss`)
 imports (`baseline_bytes`), after the inference timings and after the training timings (the
 high-water mark, so inference comes first; XLA's compilation included: the allocator
 keeps what the compiler freed, so the memory of the steps alone is not told apart); on a
-GPU the device's peak allocation. Prints one
-JSON line (and writes it, with the machine, to `--out`); an error, as a JSON line
-`{"error": ...}`, exit status 1. Runs without TensorFlow installed
-(under JAX): the inputs are NumPy.
+GPU the device's peak allocation. Prints one JSON line (and writes it, with the machine, to
+`--out`); an error, as a JSON line `{"error": ...}`, exit status 1. `routes` records whether
+the convolution routes ran in each phase (`KERAS_I2I_CONV_ROUTES`, else this machine's
+`keras-i2i tune-routes`). Runs without TensorFlow installed (under JAX): the inputs are
+NumPy.
 """
 
 import argparse
@@ -37,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from keras_i2i.cli.arguments import literal  # noqa: E402
+from keras_i2i.layers import conv_routes  # noqa: E402
 from keras_i2i.speed import MODELS, MODES, build, default_size, random_batch  # noqa: E402
 from timing import machine, median_time, write_results  # noqa: E402
 
@@ -120,7 +122,10 @@ def main(argv=None):
                "mode": args.mode, "backend": keras.backend.backend(),
                "overrides": {k: list(v) if isinstance(v, tuple) else v
                              for k, v in overrides.items()},
-               "device": peak.device, "baseline_bytes": baseline, **figures}
+               "device": peak.device, "baseline_bytes": baseline,
+               "routes": {phase: conv_routes.enabled(phase == "train")
+                          for phase in conv_routes.PHASES},
+               **figures}
     print(json.dumps(results), flush=True)
     write_results({"machine": machine(), **results}, args.out)
 

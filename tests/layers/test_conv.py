@@ -360,13 +360,14 @@ def test_the_routes_follow_the_switch_else_the_measurement_else_none(monkeypatch
     for value, expected in (("off", False), ("ON", True)):
         monkeypatch.setenv(conv_routes.SWITCH, value)
         assert conv_routes.enabled(True) is conv_routes.enabled(False) is expected
-        assert conv_routes.describe() == f"Convolution routes {value.lower()} ({conv_routes.SWITCH})."
+        assert conv_routes.describe() == (f"Convolution routes {value.lower()} "
+                                          f"({conv_routes.SWITCH}).")
     monkeypatch.setenv(conv_routes.SWITCH, "fast")
     with pytest.raises(ValueError, match="KERAS_I2I_CONV_ROUTES must be 'on' or 'off'.*'fast'"):
         conv_routes.enabled()
 
 
-def test_measurements_of_other_machines_are_kept_and_a_bad_file_is_named(unmeasured, tmp_path):
+def test_other_machines_measurements_are_kept_and_a_bad_file_is_named(unmeasured, tmp_path):
     import json
 
     conv_routes = unmeasured
