@@ -43,6 +43,7 @@ import time
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from keras_i2i.machine import processor  # noqa: E402  (imports neither Keras nor TensorFlow)
 from timing import run_json  # noqa: E402
 
 MODELS = ("spade", "pix2pixhd", "munit", "drit", "mdmm", "init", "vid2vid")
@@ -261,13 +262,7 @@ def write(results, out):
 
 def machine():
     """The processor, CPU count and load average (the cells record their own versions)."""
-    processor = ""
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        processor = names[0] if names else ""
-    return {"processor": processor, "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    return {"processor": processor(), "cpus": os.cpu_count(), "load_average": os.getloadavg()}
 
 
 def _pair(text):

@@ -33,9 +33,11 @@ _forced = threading.local()
 
 
 def enabled(training=False):
-    """Whether the layers take these routes in a training step (`training`) or at inference:
-    inside `forced()` its value; else `KERAS_I2I_CONV_ROUTES` (`on` / `off`) when set; else
-    what `keras-i2i tune-routes` measured on this machine; else False."""
+    """Whether the layers take these routes in a training step (`training`: the layer call's
+    flag; vid2vid's generator, which normalizes with batch statistics at inference as the
+    reference does, counts as training) or at inference: inside `forced()` its value; else
+    `KERAS_I2I_CONV_ROUTES` (`on` / `off`) when set; else what `keras-i2i tune-routes`
+    measured on this machine; else False."""
     forced = getattr(_forced, "value", None)
     if forced is not None:
         return forced
@@ -98,6 +100,7 @@ def machine_key():
 
 
 def choices_path():
+    """`$KERAS_I2I_CACHE/conv_routes.json`: every machine's measurement, by `machine_key`."""
     return cache_dir(CHOICES_FILE)
 
 
