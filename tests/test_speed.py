@@ -103,3 +103,11 @@ def test_the_routes_give_the_models_their_plain_values(name):
     for key, value in plain[1].items():
         np.testing.assert_allclose(with_routes[1][key], value, rtol=1e-3, atol=1e-5,
                                    err_msg=key)
+
+
+def test_a_bad_routes_switch_stops_a_command_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv(conv_routes.SWITCH, "maybe")
+    assert cli.main(["presets"]) == 1
+    assert capsys.readouterr().err == (
+        "keras-i2i: error: KERAS_I2I_CONV_ROUTES must be 'on' or 'off' (or unset: as "
+        "`keras-i2i tune-routes` measured on this machine), got 'maybe'\n")

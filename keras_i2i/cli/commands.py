@@ -16,6 +16,9 @@ def run(args):
     """Runs the parsed command line `args`."""
     from keras_i2i import demo
     from keras_i2i.cli import evaluate, generate, train
+    from keras_i2i.layers import conv_routes
+
+    conv_routes.switch()  # a bad KERAS_I2I_CONV_ROUTES fails here, before any work
 
     handlers = {"presets": presets, "train": train.train, "test": generate.test,
                 "translate": generate.translate, "export": export, "convert": convert,

@@ -41,22 +41,26 @@ def enabled(training=False):
     forced = getattr(_forced, "value", None)
     if forced is not None:
         return forced
-    switch = os.environ.get(SWITCH, "").lower()
-    if switch not in ("", "on", "off"):
-        raise ValueError(f"{SWITCH} must be 'on' or 'off' (or unset: as `keras-i2i "
-                         f"tune-routes` measured on this machine), got {os.environ[SWITCH]!r}")
-    if switch:
-        return switch == "on"
+    if switch() is not None:
+        return switch()
     choice = measured_choice()
     return bool(choice and choice["train" if training else "infer"])
 
 
+def switch():
+    """`KERAS_I2I_CONV_ROUTES`: True (`on`), False (`off`) or None (unset); another value is
+    refused."""
+    value = os.environ.get(SWITCH, "").lower()
+    if value not in ("", "on", "off"):
+        raise ValueError(f"{SWITCH} must be 'on' or 'off' (or unset: as `keras-i2i "
+                         f"tune-routes` measured on this machine), got {os.environ[SWITCH]!r}")
+    return None if not value else value == "on"
+
+
 def describe():
     """One line: whether the layers take the routes here, and why."""
-    for training in (True, False):
-        enabled(training)  # refuses a bad switch
-    if os.environ.get(SWITCH):
-        return f"Convolution routes {os.environ[SWITCH].lower()} ({SWITCH})."
+    if switch() is not None:
+        return f"Convolution routes {'on' if switch() else 'off'} ({SWITCH})."
     choice = measured_choice()
     if choice is None:
         return ("Convolution routes: plain convolutions (not measured on this machine; "
