@@ -141,7 +141,7 @@ def tune_routes(name="pix2pixhd", preset=None, size=(256, 256), width=32, batch_
     configuration measured.
     """
     size = tuple(size)
-    models = {}
+    runs = {}  # routes -> {phase: call}
     for routes in (True, False):
         log(f"compiling {name} {'with' if routes else 'without'} the convolution routes")
         with conv_routes.forced(routes):  # the routes are chosen when the steps are traced
@@ -151,11 +151,11 @@ def tune_routes(name="pix2pixhd", preset=None, size=(256, 256), width=32, batch_
                      "infer": lambda m=model, x=inputs: m.predict_on_batch(x)}
             for call in calls.values():
                 call()
-        models[routes] = calls
+        runs[routes] = calls
     log(f"timing {steps} rounds of training steps and inference, with and without")
-    seconds = {(phase, routes): [] for phase in conv_routes.PHASES for routes in models}
+    seconds = {(phase, routes): [] for phase in conv_routes.PHASES for routes in runs}
     for round_ in range(steps + 1):
-        for routes, calls in models.items():
+        for routes, calls in runs.items():
             for phase, call in calls.items():
                 start = time.perf_counter()
                 call()

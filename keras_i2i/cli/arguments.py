@@ -370,7 +370,7 @@ def _tune_routes_command(commands):
         "tune-routes", help="measure whether the convolution routes are faster on this machine",
         description="Times a model's training step and inference with this package's "
                     "convolution routes (keras_i2i/layers/conv_routes.py) and without, on "
-                    "random inputs under XLA (about two minutes with the defaults on a "
+                    "random inputs under XLA (about a minute with the defaults on a "
                     "2-core CPU), and records which is faster, for training and for "
                     "inference, in $KERAS_I2I_CACHE/conv_routes.json (default "
                     "~/.cache/keras_i2i) for this processor, backend and version. Unmeasured "

@@ -232,6 +232,7 @@ class Conv2D(_Convolution):
         return kernel / sigma
 
     def call(self, inputs, training=None):
+        self._check_size(inputs.shape)
         if self.spectral_norm:
             kernel = ops.cast(self.normalized_kernel(training), self.compute_dtype)
         else:
@@ -261,11 +262,25 @@ class Conv2D(_Convolution):
         return ops.conv(pad2d(inputs, self.padding, self.pad_type), kernel,
                         strides=self.strides, padding="valid", dilation_rate=self.dilation_rate)
 
+    @property
+    def _span(self):
+        """The side of the input window an output pixel reads."""
+        return self.dilation_rate * (self.kernel_size - 1) + 1
+
+    def _check_size(self, shape):
+        """Refuses a static (B, H, W, C) input smaller than the window once upsampled and
+        padded (the plain convolution fails deep in the backend; a route would return an
+        empty map)."""
+        sides = [self.upsample * n + 2 * self.padding for n in shape[1:3] if n is not None]
+        if any(side < self._span for side in sides):
+            raise ValueError(f"{self.name}: a {self._span}x{self._span} window does not fit "
+                             f"its {shape[1]}x{shape[2]} input (padded by {self.padding}): the "
+                             "images are too small for this network")
+
     def compute_output_shape(self, input_shape):
-        span = self.dilation_rate * (self.kernel_size - 1) + 1
         return self._spatial_output_shape(
             input_shape,
-            lambda n: (self.upsample * n + 2 * self.padding - span) // self.strides + 1,
+            lambda n: (self.upsample * n + 2 * self.padding - self._span) // self.strides + 1,
         )
 
     def get_config(self):

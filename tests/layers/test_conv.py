@@ -407,3 +407,13 @@ def test_training_calls_take_the_training_routes(monkeypatch, unmeasured):
         conv(x)
         transpose(x)
         assert (len(convolve), len(phases)) == (int(train) + int(infer), int(infer))
+
+
+@pytest.mark.parametrize("routes", ["on", "off"])
+def test_an_input_smaller_than_the_window_is_named(monkeypatch, routes):
+    """The plain convolution failed deep in TensorFlow on it, a route returned an empty map."""
+    monkeypatch.setenv("KERAS_I2I_CONV_ROUTES", routes)
+    with pytest.raises(ValueError, match=r"classifier: a 3x3 window does not fit its 2x1 input "
+                                         r"\(padded by 0\): the images are too small"):
+        Conv2D(3, 3, name="classifier")(np.zeros((1, 2, 1, 4), "float32"))
+    assert Conv2D(3, 3, padding=1)(np.zeros((1, 1, 1, 4), "float32")).shape == (1, 1, 1, 3)

@@ -214,8 +214,8 @@ def test_spectral_norm_uses_drits_weight_buffer_then_its_power_iteration():
          {}, (2,)),
         (ContentDiscriminator, dict(width=2, kernel_size=3, num_strided=2, num_domains=3),
          _images(channels=8), {}, (2, 3)),
-        (MultiDomainDiscriminator, dict(num_domains=3, crop_size=128, width=2), _images(size=64),
-         {}, [(2, 3, 3, 1), (2, 3)]),
+        (MultiDomainDiscriminator, dict(num_domains=3, crop_size=128, width=2),
+         _images(size=128), {}, [(2, 4, 4, 1), (2, 3)]),
     ],
 )
 def test_layer_contract(layer_cls, init, inputs, call_kwargs, output_shape):
