@@ -66,10 +66,11 @@ def test_tune_routes_measures_both_and_records_the_choice(monkeypatch, capsys, f
 @pytest.mark.parametrize("argv, message", [
     (["--model", "nope"], "--model nope: expected one of spade, pix2pixhd"),
     (["--steps", "0"], "--steps 0: expected a positive number"),
+    (["--width", "0"], "--width 0: expected a positive number"),
     (["--model", "drit", "--size", "64"], "212"),
 ])
 def test_tune_routes_refuses_bad_options_in_one_line(capsys, fresh_cache, argv, message):
-    assert cli.main(["tune-routes", "--width", "4", *argv]) == 1
+    assert cli.main(["tune-routes", "--width", "4", *argv]) == 1  # the last --width wins
     error = capsys.readouterr().err
     assert error.startswith("keras-i2i: error: ") and message in error
     assert not (fresh_cache / conv_routes.CHOICES_FILE).exists()

@@ -377,10 +377,11 @@ def _tune_routes_command(commands):
                     "machines convolve plainly; KERAS_I2I_CONV_ROUTES=on|off overrides.")
     tune.add_argument("--model", default="pix2pixhd",
                       help="the model timed (default pix2pixhd; best: the one you train)")
-    tune.add_argument("--preset", help="its preset (default: label2city_512p, cityscapes, "
-                                       "edges2shoes, ... as benchmarks/run.py)")
+    tune.add_argument("--preset", help="its preset or preset folder (default: label2city_512p, "
+                                       "cityscapes, edges2shoes, ... as benchmarks/run.py)")
     tune.add_argument("--size", type=size, default=(256, 256), help="image size (256)")
-    tune.add_argument("--width", type=int, default=32, help="base width, ngf or dim (32)")
+    tune.add_argument("--width", type=int,
+                      help="base width, ngf or dim (default 32; with --preset, the preset's)")
     tune.add_argument("--batch-size", type=int, default=1)
     tune.add_argument("--steps", type=int, default=5, help="timed rounds (5)")
 

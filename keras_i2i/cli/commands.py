@@ -241,11 +241,12 @@ def tune_routes(args):
 
     if args.model not in speed.MODELS:
         raise ValueError(f"--model {args.model}: expected one of {', '.join(speed.MODELS)}.")
-    for option, value in (("--width", args.width), ("--batch-size", args.batch_size),
+    width = args.width if args.width is not None else (None if args.preset else 32)
+    for option, value in (("--width", width), ("--batch-size", args.batch_size),
                           ("--steps", args.steps)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ValueError(f"{option} {value}: expected a positive number.")
-    choice = speed.tune_routes(args.model, args.preset, args.size, args.width, args.batch_size,
+    choice = speed.tune_routes(args.model, args.preset, args.size, width, args.batch_size,
                                args.steps)
     conv_routes.save_choice(choice)
     for phase, title in (("train", "Training step"), ("infer", "Inference")):
