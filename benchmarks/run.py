@@ -204,10 +204,11 @@ def plot(results, path):
     for row, along in zip(axes, alongs):
         for ax, (name, label) in zip(row, panels):
             for model in options["models"]:
-                for run, style in zip(runs, ["-", ":", "-.", (0, (1, 3))] * 4):
+                for run, style, marker in zip(runs, ["-", ":", "-.", (0, (1, 3))] * 4,
+                                              "osD^" * 4):  # one size: only markers differ
                     xs, ys = _series(records, model, along, fixed[along], run,
                                      lambda r: _figure(r, name))
-                    ax.plot(xs, ys, linestyle=style, marker="o", color=colours[model],
+                    ax.plot(xs, ys, linestyle=style, marker=marker, color=colours[model],
                             label=f"{model} ({run})")
                 xs, ys = _series(records, model, along, fixed[along], runs[0],
                                  lambda r: _figure(r.get("reference") or {}, name))
