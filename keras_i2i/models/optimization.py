@@ -16,6 +16,7 @@ there.
 """
 
 import contextlib
+import threading
 import warnings
 
 import keras
@@ -45,10 +46,15 @@ def _check_loss(group, loss):
 # ------------------------------------------------------------------ TensorFlow
 
 
+# This thread's recording tapes, outermost first: a tape records in the thread it was entered
+# in, and the replicas of a `tf.distribute` strategy step in threads of their own.
+_recording = threading.local()
+
+
 def _minimize_tensorflow(model, targets, compute):
     import tensorflow as tf
 
-    tapes = model.__dict__.setdefault("_recording_tapes", [])
+    tapes = _recording.__dict__.setdefault("tapes", [])
     with contextlib.ExitStack() as paused:
         for tape in tapes:  # a nested step is not part of the enclosing gradient
             paused.enter_context(tape.stop_recording())
