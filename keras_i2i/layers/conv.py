@@ -92,7 +92,7 @@ class _Convolution(keras.layers.Layer):
         """`y + bias`, added in float32 under mixed precision: the bias gradient, a sum over
         every output pixel, then accumulates in float32 (JAX sums a bfloat16 broadcast's
         gradient in bfloat16: pix2pixHD's bias gradients were 52% off)."""
-        if self.compute_dtype == "float32":
+        if self.compute_dtype in ("float32", "float64"):
             return y + self.bias
         return ops.cast(ops.cast(y, "float32") + ops.cast(self.bias, "float32"), y.dtype)
 

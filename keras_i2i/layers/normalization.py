@@ -1,7 +1,7 @@
 """Normalization layers of the reference implementations (PyTorch semantics, NHWC).
 
-Statistics are computed in float32 whatever the compute dtype, and the result is cast back
-to the compute dtype.
+Statistics are computed in float32 for float16, bfloat16 and float32 maps (in float64 for
+float64 ones), and the result is cast back to the compute dtype.
 """
 
 import keras
@@ -11,12 +11,22 @@ from keras_i2i.layers.conv import Conv2D
 from keras_i2i.layers.resize import resize_nearest
 
 
+def statistics_dtype(dtype):
+    """The dtype statistics of a `dtype` map are computed in: float64 for float64, else
+    float32 (half-precision sums lose the mean)."""
+    return "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
+
+
+def _widened(x):
+    return ops.cast(x, statistics_dtype(x.dtype))
+
+
 def instance_normalize(x, epsilon=1e-5):
     """`(x - mean) / sqrt(var + epsilon)` over H, W per sample and channel (biased variance).
 
-    `x` (B, H, W, C) of any float dtype; returns float32.
+    `x` (B, H, W, C) of any float dtype; returns `statistics_dtype` (float32 or float64).
     """
-    x = ops.cast(x, "float32")
+    x = _widened(x)
     mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
     return (x - mean) * ops.rsqrt(variance + epsilon)
 
@@ -61,7 +71,7 @@ class InstanceNormalization(keras.layers.Layer):
     def _update_moving_statistics(self, x):
         mean, variance = ops.moments(x, axes=(1, 2))
         shape = ops.shape(x)
-        count = ops.cast(shape[1] * shape[2], "float32")
+        count = ops.cast(shape[1] * shape[2], x.dtype)
         unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
         m = self.momentum
         self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * ops.mean(mean, axis=0))
@@ -71,12 +81,12 @@ class InstanceNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         if self.track_running_stats and not training:
-            x = ops.cast(inputs, "float32")
+            x = _widened(inputs)
             y = (x - self.moving_mean) * ops.rsqrt(self.moving_variance + self.epsilon)
         else:
             y = instance_normalize(inputs, self.epsilon)
             if self.track_running_stats:
-                self._update_moving_statistics(ops.cast(inputs, "float32"))
+                self._update_moving_statistics(_widened(inputs))
         if self.affine:
             y = y * self.gamma + self.beta
         return ops.cast(y, self.compute_dtype)
@@ -123,12 +133,12 @@ class LayerNorm(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
+        x = _widened(inputs)
         centered = x - ops.mean(x, axis=(1, 2, 3), keepdims=True)
         squares = ops.square(centered)
         if self.unbiased:
             shape = ops.shape(x)
-            count = ops.cast(shape[1] * shape[2] * shape[3], "float32")
+            count = ops.cast(shape[1] * shape[2] * shape[3], x.dtype)
             variance = ops.sum(squares, axis=(1, 2, 3), keepdims=True) / (count - 1.0)
             # sqrt's gradient at 0 is infinite, and times the zero gradient of a constant
             # input's std it is NaN (INIT's padding crops are constant); a floor far below
@@ -181,14 +191,14 @@ class BatchNorm(keras.layers.Layer):
         self.moving_variance = self.add_weight(name="moving_variance", initializer="ones", **moving)
 
     def call(self, inputs, training=None):
-        x = ops.cast(inputs, "float32")
+        x = _widened(inputs)
         if training:
             # Under JAX the batch is one global array (`keras.distribution.DataParallel`
             # shards it): its statistics are the global batch's already.
             replicated = self.synchronized and keras.backend.backend() == "tensorflow"
             mean, variance = ops.moments(x, axes=(0, 1, 2), synchronized=replicated)
             shape = ops.shape(x)
-            count = ops.cast(shape[0] * shape[1] * shape[2], "float32")
+            count = ops.cast(shape[0] * shape[1] * shape[2], x.dtype)
             if replicated:
                 import tensorflow as tf
 
@@ -256,8 +266,8 @@ class AdaptiveInstanceNorm(keras.layers.Layer):
         else:
             params = self.style_projection(inputs[1]) if self.project_style else inputs[1]
             bias, scale = ops.split(params, 2, axis=-1)
-        scale = ops.cast(scale, "float32")[:, None, None, :]
-        bias = ops.cast(bias, "float32")[:, None, None, :]
+        scale = _widened(scale)[:, None, None, :]
+        bias = _widened(bias)[:, None, None, :]
         return ops.cast(instance_normalize(x, self.epsilon) * scale + bias, self.compute_dtype)
 
     def get_config(self):
