@@ -41,8 +41,9 @@ def enabled(training=False):
     forced = getattr(_forced, "value", None)
     if forced is not None:
         return forced
-    if switch() is not None:
-        return switch()
+    switched = switch()
+    if switched is not None:
+        return switched
     choice = measured_choice()
     return bool(choice and choice["train" if training else "infer"])
 
@@ -59,8 +60,9 @@ def switch():
 
 def describe():
     """One line: whether the layers take the routes here, and why."""
-    if switch() is not None:
-        return f"Convolution routes {'on' if switch() else 'off'} ({SWITCH})."
+    switched = switch()
+    if switched is not None:
+        return f"Convolution routes {'on' if switched else 'off'} ({SWITCH})."
     choice = measured_choice()
     if choice is None:
         return ("Convolution routes: plain convolutions (not measured on this machine; "

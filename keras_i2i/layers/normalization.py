@@ -11,20 +11,17 @@ from keras_i2i.layers.conv import Conv2D
 from keras_i2i.layers.resize import resize_nearest
 
 
-def statistics_dtype(dtype):
-    """The dtype statistics of a `dtype` map are computed in: float64 for float64, else
-    float32 (half-precision sums lose the mean)."""
-    return "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
-
-
 def _widened(x):
-    return ops.cast(x, statistics_dtype(x.dtype))
+    """`x` in the dtype its statistics are computed in: float64 for float64, else float32
+    (half-precision sums lose the mean)."""
+    wide = keras.backend.standardize_dtype(x.dtype) == "float64"
+    return ops.cast(x, "float64" if wide else "float32")
 
 
 def instance_normalize(x, epsilon=1e-5):
     """`(x - mean) / sqrt(var + epsilon)` over H, W per sample and channel (biased variance).
 
-    `x` (B, H, W, C) of any float dtype; returns `statistics_dtype` (float32 or float64).
+    `x` (B, H, W, C) of any float dtype; returns float32 (float64 for float64 `x`).
     """
     x = _widened(x)
     mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
